@@ -1,0 +1,197 @@
+"""Incremental parsers that turn generated pieces into reasoning / answer / tool-call events.
+
+gpt-oss speaks *harmony*: every message is `<|start|>{header}<|message|>{body}<|end|>`, where
+the header names a channel (`analysis` is the chain of thought, `final` the answer, `commentary`
+tool calls and preambles) and maybe a recipient (`to=functions.get_weather`). The markers are
+special tokens, so the runtime hands them over flagged `special=True` by token id: a model that
+writes the characters "<|end|>" inside an answer cannot confuse the parser.
+
+Other reasoning models wrap their thoughts in `<think>…</think>` as plain text;
+`ThinkTagParser` handles those, tags split across pieces included.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .events import AnswerDelta, Event, ReasoningDelta, ToolCall
+
+# A header longer than this, or one holding a newline, is not a header: the model skipped the
+# harmony framing and is simply answering. Real headers are short ("assistant to=functions.x").
+_MAX_HEADER_CHARS = 96
+_RECIPIENT = re.compile(r"to=(\S+)")
+
+
+class HarmonyParser:
+    """Feed it the generated pieces in order; it returns the events each piece completes.
+
+    The prompt ends with `<|start|>assistant`, so generation begins inside a header.
+    """
+
+    def __init__(self) -> None:
+        self._state = "header"  # header | body
+        self._role = ""  # header text before <|channel|>
+        self._channel = ""  # header text after <|channel|>
+        self._in_channel = False
+        self._kind = "answer"  # what the current body is: reasoning | answer | tool
+        self._recipient = ""
+        self._tool_args: list[str] = []
+        self._channel_name = ""
+
+    def feed(self, text: str, special: bool = False) -> list[Event]:
+        if special:
+            return self._marker(text)
+        if not text:
+            return []
+        if self._state == "body":
+            return self._body_text(text)
+        if self._in_channel:
+            self._channel += text
+        else:
+            self._role += text
+        header = self._role + self._channel
+        if len(header) > _MAX_HEADER_CHARS or "\n" in header:
+            # Not harmony after all: everything so far is answer text.
+            self._role = self._channel = ""
+            self._open_body(kind="answer")
+            return [AnswerDelta(header)]
+        return []
+
+    def finish(self) -> list[Event]:
+        """End of stream. A cut-off tool call is dropped: its arguments are incomplete."""
+        header = self._role + self._channel
+        if self._state == "header" and header.strip() and not self._in_channel:
+            return [AnswerDelta(header)]
+        return []
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _marker(self, marker: str) -> list[Event]:
+        if self._state == "header":
+            if marker == "<|channel|>":
+                self._in_channel = True
+            elif marker == "<|constrain|>":
+                self._channel += " <|constrain|>"
+            elif marker == "<|message|>":
+                self._open_from_header()
+            elif marker == "<|start|>":
+                self._reset_header()
+            return []
+        # In a body.
+        if marker in ("<|end|>", "<|call|>", "<|return|>"):
+            events = self._close_body()
+            self._reset_header()
+            return events
+        if marker == "<|start|>":
+            events = self._close_body()
+            self._reset_header()
+            return events
+        if marker == "<|channel|>":
+            # The model forgot <|end|><|start|>: treat as the start of a new message's channel.
+            events = self._close_body()
+            self._reset_header()
+            self._in_channel = True
+            return events
+        return []  # <|message|>, <|constrain|> or an unknown special inside a body: ignore
+
+    def _reset_header(self) -> None:
+        self._state = "header"
+        self._role = self._channel = ""
+        self._in_channel = False
+
+    def _open_from_header(self) -> None:
+        words = self._channel.split()
+        channel = words[0] if words else ""
+        match = _RECIPIENT.search(self._role + " " + self._channel)
+        recipient = match.group(1) if match else ""
+        if recipient:
+            kind = "tool"
+        elif channel == "analysis":
+            kind = "reasoning"
+        else:
+            # final, a commentary preamble (meant for the user), or a model that named no channel
+            kind = "answer"
+        self._channel_name = channel or "final"
+        self._recipient = recipient
+        self._open_body(kind)
+
+    def _open_body(self, kind: str) -> None:
+        self._state = "body"
+        self._kind = kind
+        self._tool_args = []
+
+    def _body_text(self, text: str) -> list[Event]:
+        if self._kind == "reasoning":
+            return [ReasoningDelta(text)]
+        if self._kind == "tool":
+            self._tool_args.append(text)
+            return []
+        return [AnswerDelta(text)]
+
+    def _close_body(self) -> list[Event]:
+        if self._kind != "tool":
+            return []
+        name = self._recipient.removeprefix("functions.")
+        args = "".join(self._tool_args)
+        self._tool_args = []
+        self._kind = "answer"
+        return [ToolCall(name=name, arguments=args, channel=self._channel_name)]
+
+
+class ThinkTagParser:
+    """`<think>reasoning</think>answer`, with the tags possibly split across pieces.
+
+    `starts_in_reasoning`: the chat template already opened `<think>` at the end of the prompt
+    (DeepSeek-R1 style), so the first generated text is reasoning.
+    """
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self, starts_in_reasoning: bool = False) -> None:
+        self._thinking = starts_in_reasoning
+        self._pending = ""  # text held back because it might be the start of a tag
+
+    def feed(self, text: str, special: bool = False) -> list[Event]:
+        self._pending += text
+        events: list[Event] = []
+        while True:
+            tag = self.CLOSE if self._thinking else self.OPEN
+            at = self._pending.find(tag)
+            if at < 0:
+                break
+            self._emit(events, self._pending[:at])
+            self._pending = self._pending[at + len(tag):]
+            self._thinking = not self._thinking
+        keep = _partial_suffix(self._pending, self.CLOSE if self._thinking else self.OPEN)
+        self._emit(events, self._pending[: len(self._pending) - keep])
+        self._pending = self._pending[len(self._pending) - keep:]
+        return events
+
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        self._emit(events, self._pending)
+        self._pending = ""
+        return events
+
+    def _emit(self, events: list[Event], text: str) -> None:
+        if text:
+            events.append(ReasoningDelta(text) if self._thinking else AnswerDelta(text))
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of `tag`."""
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:n]):
+            return n
+    return 0
+
+
+def is_harmony_template(template: str | None) -> bool:
+    return bool(template) and "<|channel|>" in template
+
+
+def parser_for(template: str | None, prompt_text: str = ""):
+    """The output parser that fits a model's chat template and the prompt just rendered."""
+    if is_harmony_template(template):
+        return HarmonyParser()
+    return ThinkTagParser(starts_in_reasoning=prompt_text.rstrip().endswith("<think>"))

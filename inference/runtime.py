@@ -1,0 +1,363 @@
+"""The engine: one loaded GGUF, its context, and a token loop that streams typed events.
+
+We drive llama.cpp's C API (through llama-cpp-python's ctypes bindings) rather than the
+`Llama` class: `create_completion` re-detokenizes the whole answer on every token, and `Llama`
+allocates an n_batch × n_vocab logits array (412 MB for gpt-oss's 201k vocabulary) it never
+needs when sampling happens inside llama.cpp.
+
+Not thread-safe: exactly one thread owns an Engine (DESIGN.md, "Threads"). Other threads may
+only set the `cancel` event they passed in.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import llama_cpp  # before numpy: the CUDA build has been seen to crash at load otherwise
+
+from . import llama_log
+from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
+from .events import Done, Event, GenerationStats
+from .gguf_file import ModelFileError, check_gguf
+from .harmony import parser_for
+from .sampling import GPT_OSS_DEFAULT, SamplerChain, Sampling
+
+_backend_ready = False
+_backend_lock = threading.Lock()
+
+
+class ModelLoadError(Exception):
+    """The file cannot be used as a model. The message is meant for the user."""
+
+
+class ContextFullError(Exception):
+    """The prompt alone does not fit the context window."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    n_ctx: int = 16384
+    n_gpu_layers: int = -1  # -1: every layer on the GPU (ignored by a CPU-only build)
+    flash_attn: bool = True  # on where the backend has it (llama.cpp's "auto")
+    n_threads: int | None = None  # None: all cores
+    n_batch: int = 512
+    # A full-size cache for the sliding-window layers: prefix reuse can then rewind anywhere
+    # without leaving a hole (with swa_full off, a rewind past the window silently diverges).
+    swa_full: bool = True
+    backend_sampling: bool = True  # run the sampler chain on the device when it can
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated token as text. `special`: a control token (a harmony marker, say)."""
+
+    token: int
+    text: str
+    special: bool
+
+
+def _ensure_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_log.install()
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+class Engine:
+    """A loaded model and its context. Construct on the thread that will use it."""
+
+    def __init__(self, path: str | os.PathLike, options: LoadOptions = LoadOptions()) -> None:
+        self.path = Path(path)
+        self.options = options
+        try:
+            self.info = check_gguf(self.path)  # refuses non-GGUF and truncated files before llama.cpp
+        except ModelFileError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        _ensure_backend()
+        self._model = None
+        self._ctx = None
+        self._chain: SamplerChain | None = None
+        self._chain_on_backend = False
+        self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
+        self._pieces: dict[int, tuple[bytes, bool]] = {}
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        llama_log.take_recent_errors()
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0x7FFFFFFF if self.options.n_gpu_layers < 0 else self.options.n_gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
+        if not self._model:
+            raise ModelLoadError(self._failure("llama.cpp could not load this model"))
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
+
+        cparams = llama_cpp.llama_context_default_params()
+        n_ctx = min(self.options.n_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else self.options.n_ctx
+        threads = self.options.n_threads or os.cpu_count() or 1
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = cparams.n_ubatch = min(self.options.n_batch, n_ctx)
+        cparams.n_seq_max = 1
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if self.options.flash_attn
+                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        cparams.swa_full = self.options.swa_full
+        cparams.no_perf = True
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            raise ModelLoadError(self._failure(
+                f"llama.cpp could not create a {n_ctx:,}-token context (not enough memory?)"))
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_batch = cparams.n_batch
+
+        self.name = self.meta("general.name") or self.path.stem
+        source = self.meta("tokenizer.chat_template") or CHATML_TEMPLATE
+        self.template = ChatTemplate(source, bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
+                                     eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+
+    @staticmethod
+    def _failure(summary: str) -> str:
+        errors = llama_log.take_recent_errors()
+        return f"{summary}: {errors[-1]}" if errors else f"{summary}."
+
+    def meta(self, key: str) -> str | None:
+        size = 1 << 16 if key == "tokenizer.chat_template" else 1024
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.value.decode("utf-8", errors="replace")
+            size = n + 1
+
+    def close(self) -> None:
+        """Free the context and the model. Idempotent."""
+        if self._chain is not None:
+            if self._chain_on_backend and self._ctx:
+                llama_cpp.llama_set_sampler(self._ctx, 0, None)
+            self._chain.free()
+            self._chain = None
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = True, add_bos: bool | None = None) -> list[int]:
+        """Text to tokens. `special`: parse control-token text such as `<|start|>` as tokens."""
+        data = text.encode("utf-8")
+        add = self._add_bos if add_bos is None else add_bos
+        n_max = len(data) + 8
+        buf = (llama_cpp.llama_token * n_max)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, add, special)
+        if n < 0:
+            n_max = -n
+            buf = (llama_cpp.llama_token * n_max)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, add, special)
+        tokens = list(buf[:n])
+        bos = llama_cpp.llama_vocab_bos(self._vocab)
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == bos:
+            tokens.pop(0)  # the template wrote {{ bos_token }} and the tokenizer added one too
+        return tokens
+
+    def _raw_piece(self, token: int, special: bool) -> bytes:
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, size, 0, special)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n  # the piece is longer than the buffer: llama.cpp says how long
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._raw_piece(token, True).decode("utf-8", errors="replace")
+
+    def piece(self, token: int) -> tuple[bytes, bool]:
+        """(bytes, is_special) for one token, cached: called once per generated token."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            attr = llama_cpp.llama_vocab_get_attr(self._vocab, token)
+            raw = self._raw_piece(token, True)
+            special = bool(attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL) or (
+                bool(attr & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED)
+                and raw.startswith(b"<") and raw.endswith(b">"))
+            cached = self._pieces[token] = (raw, special)
+        return cached
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t)[0] for t in tokens).decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def _decode(self, tokens: Sequence[int]) -> None:
+        arr = (llama_cpp.llama_token * len(tokens))(*tokens)
+        rc = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(arr, len(tokens)))
+        if rc != 0:
+            # Whatever this batch did to the cache is unknown now: start clean next time.
+            self._forget_cache()
+            if rc == 1:
+                raise ContextFullError("The context window is full.")
+            raise RuntimeError(self._failure(f"llama_decode failed ({rc})"))
+        self._cached.extend(tokens)
+
+    def _forget_cache(self) -> None:
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self._cached = []
+
+    def _reuse_prefix(self, prompt: Sequence[int]) -> int:
+        """Keep the longest cached prefix of `prompt`; return how many tokens it covers."""
+        common = 0
+        for a, b in zip(self._cached, prompt):
+            if a != b:
+                break
+            common += 1
+        if common == len(prompt):
+            common -= 1  # the last prompt token must be evaluated again to get its logits
+        if common <= 0:
+            self._forget_cache()
+            return 0
+        if not llama_cpp.llama_memory_seq_rm(self._memory, 0, common, -1):
+            self._forget_cache()  # this cache cannot cut there: evaluate from scratch
+            return 0
+        del self._cached[common:]
+        return common
+
+    def _sampler(self, sampling: Sampling) -> SamplerChain:
+        if self._chain is not None and self._chain.sampling == sampling:
+            self._chain.reset()
+            return self._chain
+        if self._chain is not None:
+            if self._chain_on_backend:
+                llama_cpp.llama_set_sampler(self._ctx, 0, None)
+            self._chain.free()
+            self._chain = None
+        chain = SamplerChain(sampling, self._vocab)
+        self._chain_on_backend = False
+        if self.options.backend_sampling and not chain.has_grammar:
+            self._chain_on_backend = bool(llama_cpp.llama_set_sampler(self._ctx, 0, chain.ptr))
+        self._chain = chain
+        return chain
+
+    def generate(self, prompt: Sequence[int], sampling: Sampling = GPT_OSS_DEFAULT,
+                 cancel: threading.Event | None = None,
+                 stats: GenerationStats | None = None) -> Iterator[Piece]:
+        """Yield generated pieces (UTF-8 assembled across tokens) until end of generation.
+
+        Fills `stats` as it goes; its finish_reason says why the loop ended.
+        """
+        stats = stats if stats is not None else GenerationStats()
+        prompt = list(prompt)
+        if not prompt:
+            raise ValueError("empty prompt")
+        if len(prompt) >= self.n_ctx:
+            raise ContextFullError(
+                f"The prompt needs {len(prompt):,} tokens; the context holds {self.n_ctx:,}.")
+        t0 = time.perf_counter()
+        stats.prompt_tokens = len(prompt)
+        chain = self._sampler(sampling)
+        stats.sampler = "backend" if self._chain_on_backend else "cpu"
+        stats.cached_tokens = self._reuse_prefix(prompt)
+        todo = prompt[stats.cached_tokens:]
+        for i in range(0, len(todo), self.n_batch):
+            if cancel is not None and cancel.is_set():
+                stats.finish_reason = "cancelled"
+                return
+            self._decode(todo[i:i + self.n_batch])
+
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        limit = sampling.max_tokens
+        t_first = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                stats.finish_reason = "cancelled"
+                break
+            token = chain.sample(self._ctx)
+            now = time.perf_counter()
+            if t_first is None:
+                t_first = now
+                stats.ttft_s = now - t0
+            stats.decode_s = now - t_first
+            if self.is_eog(token):
+                stats.finish_reason = "stop"
+                break
+            stats.generated_tokens += 1
+            raw, special = self.piece(token)
+            if special:
+                tail = utf8.decode(b"", final=True)
+                utf8.reset()
+                if tail:
+                    yield Piece(token, tail, False)
+                yield Piece(token, raw.decode("utf-8", errors="replace"), True)
+            else:
+                text = utf8.decode(raw)
+                if text:
+                    yield Piece(token, text, False)
+            if limit is not None and stats.generated_tokens >= limit:
+                stats.finish_reason = "length"
+                break
+            if len(self._cached) >= self.n_ctx:
+                stats.finish_reason = "length"
+                break
+            self._decode([token])
+        tail = utf8.decode(b"", final=True)
+        if tail:
+            yield Piece(-1, tail, False)
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    def render(self, messages: Sequence[Message], effort: str = "medium") -> str:
+        return self.template.render(messages, effort=effort)
+
+    def chat_tokens(self, prompt: Sequence[int], prompt_text: str, sampling: Sampling = GPT_OSS_DEFAULT,
+                    cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Generate from an already rendered and tokenized prompt; yield parsed events, then Done."""
+        parser = parser_for(self.template.source, prompt_text)
+        stats = GenerationStats()
+        for piece in self.generate(prompt, sampling, cancel, stats):
+            yield from parser.feed(piece.text, piece.special)
+        yield from parser.finish()
+        yield Done(stats)
+
+    def chat(self, messages: Sequence[Message], effort: str = "medium",
+             sampling: Sampling = GPT_OSS_DEFAULT, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Render, tokenize, generate and parse one assistant turn."""
+        text = self.render(messages, effort)
+        yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many tokens the KV cache holds now (the context used by this conversation)."""
+        return len(self._cached)
