@@ -52,6 +52,7 @@ class LoadOptions:
     # without leaving a hole (with swa_full off, a rewind past the window silently diverges).
     swa_full: bool = True
     backend_sampling: bool = True  # run the sampler chain on the device when it can
+    vocab_only: bool = False  # tokenizer and template only: no weights, no context (fast)
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,21 @@ class Engine:
         llama_log.take_recent_errors()
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = 0x7FFFFFFF if self.options.n_gpu_layers < 0 else self.options.n_gpu_layers
+        mparams.vocab_only = self.options.vocab_only
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:
             raise ModelLoadError(self._failure("llama.cpp could not load this model"))
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
+        self.name = self.meta("general.name") or self.path.stem
+        source = self.meta("tokenizer.chat_template") or CHATML_TEMPLATE
+        self.template = ChatTemplate(source, bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
+                                     eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self.n_ctx = self.n_batch = 0
+        if self.options.vocab_only:
+            return
 
         cparams = llama_cpp.llama_context_default_params()
         n_ctx = min(self.options.n_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else self.options.n_ctx
@@ -126,12 +136,6 @@ class Engine:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
         self.n_batch = cparams.n_batch
-
-        self.name = self.meta("general.name") or self.path.stem
-        source = self.meta("tokenizer.chat_template") or CHATML_TEMPLATE
-        self.template = ChatTemplate(source, bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
-                                     eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
-        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
 
     @staticmethod
     def _failure(summary: str) -> str:

@@ -1,0 +1,102 @@
+"""Where the user writes: Enter sends, Shift+Enter breaks the line; effort slider; Send/Stop."""
+
+from __future__ import annotations
+
+from inference.chat_format import EFFORTS
+
+from ..qt import Qt, QtGui, QtWidgets, Signal
+
+
+class MessageEdit(QtWidgets.QPlainTextEdit):
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Composer(QtWidgets.QFrame):
+    send_requested = Signal(str, str)  # text, effort
+    stop_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self.edit = MessageEdit()
+        self.edit.setObjectName("composerEdit")
+        self.edit.setPlaceholderText("Ask anything — Enter sends, Shift+Enter for a new line")
+        self.edit.setTabChangesFocus(True)
+        self.edit.setFixedHeight(84)
+        self.edit.submitted.connect(self._on_submit)
+
+        self.effort = QtWidgets.QSlider(Qt.Orientation.Horizontal)
+        self.effort.setObjectName("effortSlider")
+        self.effort.setRange(0, len(EFFORTS) - 1)
+        self.effort.setPageStep(1)
+        self.effort.setTickPosition(QtWidgets.QSlider.TickPosition.TicksBelow)
+        self.effort.setFixedWidth(110)
+        self.effort.setToolTip("Reasoning effort for the next answer: more thinking, slower, often better")
+        self.effort_label = QtWidgets.QLabel()
+        self.effort_label.setObjectName("effortLabel")
+        self.effort.valueChanged.connect(self._show_effort)
+        self.set_effort("medium")
+
+        self.button = QtWidgets.QPushButton("Send")
+        self.button.setObjectName("sendButton")
+        self.button.setDefault(True)
+        self.button.clicked.connect(self._on_button)
+        self._generating = False
+
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(QtWidgets.QLabel("Reasoning"))
+        controls.addWidget(self.effort)
+        controls.addWidget(self.effort_label)
+        controls.addStretch(1)
+        controls.addWidget(self.button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(16, 8, 16, 12)
+        layout.addWidget(self.edit)
+        layout.addLayout(controls)
+
+    @property
+    def effort_name(self) -> str:
+        return EFFORTS[self.effort.value()]
+
+    def set_effort(self, name: str) -> None:
+        self.effort.setValue(EFFORTS.index(name) if name in EFFORTS else 1)
+        self._show_effort()
+
+    def _show_effort(self) -> None:
+        self.effort_label.setText(self.effort_name.capitalize())
+
+    def set_generating(self, generating: bool) -> None:
+        """Send becomes Stop while an answer streams."""
+        self._generating = generating
+        self.button.setText("Stop" if generating else "Send")
+        self.button.setProperty("stop", generating)
+        self.button.style().unpolish(self.button)
+        self.button.style().polish(self.button)
+
+    def _on_button(self) -> None:
+        if self._generating:
+            self.stop_requested.emit()
+        else:
+            self._on_submit()
+
+    def _on_submit(self) -> None:
+        text = self.edit.toPlainText().strip()
+        if not text or self._generating:
+            return
+        self.edit.clear()
+        self.send_requested.emit(text, self.effort_name)
+
+    def restore(self, text: str) -> None:
+        """Put back text that could not be sent, so nothing the user typed is lost."""
+        if not self.edit.toPlainText().strip():
+            self.edit.setPlainText(text)
+            self.edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+
+

@@ -1,0 +1,175 @@
+"""`hearth`: the command line beside the window, with no Qt import.
+
+    hearth chat --model PATH [--effort low|medium|high] [--json] [--save] "question"
+    hearth render --model PATH [--effort ...] < conversation.json
+
+`chat` runs the same turn code as the window (app.turns); without --save it keeps the turn
+in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
+`hearth chat ... > answer.md` captures just the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+
+from inference.chat_format import EFFORTS, ChatTemplateError
+from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
+from inference.runtime import Engine, LoadOptions, ModelLoadError
+from inference.sampling import GPT_OSS_DEFAULT, Sampling
+
+from .turns import TurnRequest, run_turn
+
+
+class CliError(Exception):
+    """Printed as one line, exit status 1."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="Hearth's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="ask one question, stream the reasoning and the answer")
+    chat.add_argument("question")
+    chat.add_argument("--model", required=True, help="path to a GGUF model")
+    chat.add_argument("--effort", choices=EFFORTS, default="medium")
+    chat.add_argument("--json", action="store_true", help="one JSON object per event")
+    chat.add_argument("--save", action="store_true", help="store the turn like the app does")
+    chat.add_argument("--conversation", type=int, metavar="ID",
+                      help="continue this saved conversation (implies --save)")
+    chat.add_argument("--instructions", help="developer instructions for the model")
+    chat.add_argument("--ctx", type=int, default=LoadOptions.n_ctx, help="context size in tokens")
+    chat.add_argument("--temperature", type=float, default=GPT_OSS_DEFAULT.temperature)
+    chat.add_argument("--top-p", type=float, default=GPT_OSS_DEFAULT.top_p)
+    chat.add_argument("--seed", type=int)
+    chat.add_argument("--max-tokens", type=int)
+
+    render = sub.add_parser("render", help="print the exact prompt a conversation (JSON on stdin) becomes")
+    render.add_argument("--model", required=True, help="path to a GGUF model")
+    render.add_argument("--effort", choices=EFFORTS, default="medium")
+    return parser
+
+
+def _event_json(event: Event) -> dict:
+    if isinstance(event, ReasoningDelta):
+        return {"type": "reasoning", "text": event.text}
+    if isinstance(event, AnswerDelta):
+        return {"type": "answer", "text": event.text}
+    if isinstance(event, ToolCall):
+        return {"type": "tool_call", "name": event.name, "arguments": event.arguments}
+    assert isinstance(event, Done)
+    return {"type": "done", "stats": event.stats.as_dict()}
+
+
+def _printer(as_json: bool):
+    state = {"reasoning": False}
+
+    def on_event(event: Event) -> None:
+        if as_json:
+            if not isinstance(event, Done):  # the last line carries the saved stats instead
+                print(json.dumps(_event_json(event), ensure_ascii=False), flush=True)
+            return
+        if isinstance(event, ReasoningDelta):
+            state["reasoning"] = True
+            sys.stderr.write(event.text)
+            sys.stderr.flush()
+        elif isinstance(event, AnswerDelta):
+            if state["reasoning"]:
+                sys.stderr.write("\n\n")
+                state["reasoning"] = False
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+
+    return on_event
+
+
+def _load(path: str, **options) -> Engine:
+    try:
+        return Engine(path, LoadOptions(**options))
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from storage import Store  # here, so `hearth render` never touches the database
+
+    save = args.save or args.conversation is not None
+    sampling = Sampling(temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                        max_tokens=args.max_tokens)
+    engine = _load(args.model, n_ctx=args.ctx)
+    cancel = threading.Event()
+    printer = _printer(args.json)
+    outcome: dict = {}
+
+    def work() -> None:
+        # The turn runs beside the main thread so that Ctrl+C can cancel it cleanly; the Store
+        # is opened here because an SQLite connection belongs to the thread that made it.
+        try:
+            with (Store() if save else Store(":memory:")) as store:
+                conversation_id = args.conversation
+                if conversation_id is None:
+                    conversation_id = store.conversations.create().id
+                elif store.conversations.get(conversation_id) is None:
+                    raise CliError(f"no saved conversation {conversation_id}")
+                outcome["conversation_id"] = conversation_id
+                request = TurnRequest(conversation_id, args.question, args.effort,
+                                      args.instructions, sampling)
+                outcome["result"] = run_turn(store, engine, request, cancel=cancel, on_event=printer)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="hearth-turn")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+    finally:
+        engine.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    result, conversation_id = outcome["result"], outcome["conversation_id"]
+    if args.json:
+        print(json.dumps({"type": "done", "status": result.status, "conversation_id": conversation_id
+                          if save else None, "message_id": result.message_id if save else None,
+                          "error": result.error, "stats": result.stats}, ensure_ascii=False))
+    elif result.answer and not result.answer.endswith("\n"):
+        print()
+    if result.status == "failed":
+        raise CliError(result.error or "the turn failed")
+    return 130 if result.status == "cancelled" else 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        conversation = json.load(sys.stdin)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"stdin is not JSON: {exc}") from exc
+    if not isinstance(conversation, list) or not all(
+            isinstance(m, dict) and "role" in m and "content" in m for m in conversation):
+        raise CliError('expected a JSON list of {"role", "content", "thinking"?} objects')
+    engine = _load(args.model, vocab_only=True)
+    try:
+        sys.stdout.write(engine.render(conversation, args.effort))
+    except ChatTemplateError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        engine.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"chat": cmd_chat, "render": cmd_render}[args.command](args)
+    except CliError as exc:
+        print(f"hearth: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

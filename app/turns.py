@@ -1,0 +1,157 @@
+"""One chat turn as data: history → context → render → generate → save. No Qt here.
+
+The window's controller runs `run_turn` on the inference thread; `hearth chat --save` runs it
+in the terminal. Both get the same events, the same saved rows and the same failure handling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from inference.context import PromptTooLongError, fit_prompt
+from inference.events import AnswerDelta, Done, Event, GenerationStats, ReasoningDelta, ToolCall
+from inference.runtime import ContextFullError, Engine
+from inference.sampling import GPT_OSS_DEFAULT, Sampling
+from storage import Store
+from storage.conversations import DEFAULT_TITLE
+
+log = logging.getLogger(__name__)
+
+SAVE_INTERVAL_S = 0.5  # the growing answer reaches the disk about twice a second
+TITLE_CHARS = 60
+
+
+@dataclass
+class TurnRequest:
+    conversation_id: int
+    text: str
+    effort: str = "medium"
+    instructions: str | None = None
+    sampling: Sampling = GPT_OSS_DEFAULT
+
+
+@dataclass
+class TurnResult:
+    user_message_id: int
+    message_id: int
+    status: str  # complete | cancelled | failed
+    answer: str = ""
+    reasoning: str = ""
+    stats: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class _Progress:
+    answer: list = field(default_factory=list)
+    reasoning: list = field(default_factory=list)
+    tool_calls: list = field(default_factory=list)
+    reasoning_started: float | None = None
+    reasoning_s: float | None = None
+
+    def on(self, event: Event) -> None:
+        now = time.monotonic()
+        if isinstance(event, ReasoningDelta):
+            if self.reasoning_started is None:
+                self.reasoning_started = now
+            self.reasoning.append(event.text)
+        elif isinstance(event, AnswerDelta):
+            if self.reasoning_started is not None and self.reasoning_s is None:
+                self.reasoning_s = now - self.reasoning_started
+            self.answer.append(event.text)
+        elif isinstance(event, ToolCall):
+            self.tool_calls.append({"name": event.name, "arguments": event.arguments})
+
+    def finish_reasoning(self) -> None:
+        if self.reasoning_started is not None and self.reasoning_s is None:
+            self.reasoning_s = time.monotonic() - self.reasoning_started
+
+
+def history_for(store: Store, conversation_id: int, before_id: int) -> list[dict]:
+    """Earlier messages as the model should see them: final answers only, empty ones skipped."""
+    history = []
+    for m in store.messages.list_for(conversation_id):
+        if m.id >= before_id:
+            break
+        if m.role in ("user", "assistant") and m.content:
+            history.append({"role": m.role, "content": m.content})
+    return history
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
+             cancel: threading.Event | None = None,
+             on_event: Callable[[Event], None] | None = None,
+             on_saved: Callable[[int, int], None] | None = None,
+             model_sha256: str | None = None) -> TurnResult:
+    """Run one turn to its end. Never raises for the model's or the user's troubles: the
+    partial answer is kept, and the result (and the saved row) says what happened.
+
+    `on_saved(user_message_id, assistant_message_id)` runs once both rows exist.
+    """
+    conversation = store.conversations.get(request.conversation_id)
+    if conversation is None:
+        raise ValueError(f"no conversation {request.conversation_id}")
+    sampling = request.sampling.with_seed()  # a concrete seed, saved, so a turn can be repeated
+    with store.transaction():
+        user, placeholder = store.messages.add_turn(
+            request.conversation_id, request.text, effort=request.effort,
+            model_name=engine.name, model_sha256=model_sha256)
+        if conversation.title == DEFAULT_TITLE:
+            store.conversations.rename(request.conversation_id, title_from(request.text))
+    if on_saved:
+        on_saved(user.id, placeholder.id)
+
+    progress = _Progress()
+    stats = GenerationStats()
+    status, error = "failed", None
+    last_save = time.monotonic()
+
+    def save(final_status: str) -> dict:
+        saved = stats.as_dict()
+        saved.update(reasoning_s=progress.reasoning_s, seed=sampling.seed, effort=request.effort,
+                     temperature=sampling.temperature, top_p=sampling.top_p)
+        if progress.tool_calls:
+            saved["tool_calls"] = progress.tool_calls
+        store.messages.update(placeholder.id, content="".join(progress.answer),
+                              reasoning="".join(progress.reasoning), status=final_status,
+                              stats=saved, error=error)
+        return saved
+
+    try:
+        history = history_for(store, request.conversation_id, placeholder.id)
+        history.append({"role": "user", "content": request.text})
+        prompt = fit_prompt(lambda msgs: engine.render(msgs, request.effort),
+                            engine.tokenize, request.instructions, history, engine.n_ctx)
+        for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel):
+            if isinstance(event, Done):
+                stats = event.stats
+                break
+            progress.on(event)
+            if on_event:
+                on_event(event)
+            if time.monotonic() - last_save >= SAVE_INTERVAL_S:
+                save("streaming")
+                last_save = time.monotonic()
+        status = "cancelled" if stats.finish_reason == "cancelled" else "complete"
+    except (PromptTooLongError, ContextFullError) as exc:
+        error = str(exc)
+        stats.finish_reason = "error"
+    except Exception as exc:  # a llama.cpp failure mid-answer: keep what came, mark it
+        log.exception("turn failed")
+        error = f"The model stopped with an error: {exc}"
+        stats.finish_reason = "error"
+    progress.finish_reasoning()
+    saved = save(status)
+    if on_event:
+        on_event(Done(stats))
+    return TurnResult(user.id, placeholder.id, status, "".join(progress.answer),
+                      "".join(progress.reasoning), saved, error)

