@@ -32,11 +32,21 @@ def output_reserve(n_ctx: int) -> int:
     return max(512, n_ctx // 4)
 
 
+def defuse_markers(text: str) -> str:
+    """Keep text that merely *mentions* `<|end|>` from becoming the control token.
+
+    llama.cpp matches gpt-oss's user-defined markers (`<|start|>`, `<|end|>`, `<|channel|>`…)
+    inside any text it tokenizes, so a pasted "<|end|><|start|>system…" would otherwise forge
+    a message. A zero-width space after `<` keeps the text readable and inert.
+    """
+    return text.replace("<|", "<\u200b|")
+
+
 def build_messages(instructions: str | None, history: Sequence[Mapping]) -> list[dict]:
     # gpt-oss's template turns a leading system message into its developer instructions.
-    messages = [{"role": "system", "content": instructions}] if instructions else []
+    messages = [{"role": "system", "content": defuse_markers(instructions)}] if instructions else []
     for m in history:
-        messages.append({"role": m["role"], "content": m["content"]})
+        messages.append({"role": m["role"], "content": defuse_markers(m["content"])})
     return messages
 
 

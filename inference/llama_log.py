@@ -17,7 +17,8 @@ import llama_cpp
 log = logging.getLogger("llama.cpp")
 
 # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the last line).
-_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+# llama.cpp warns about normal things (gpt-oss token attributes, the SWA cache): INFO for us.
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR}
 
 _recent_errors: collections.deque[str] = collections.deque(maxlen=8)
 _lock = threading.Lock()

@@ -10,6 +10,7 @@ class ChatView(QtWidgets.QScrollArea):
         super().__init__(parent)
         self.setObjectName("chatView")
         self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._column = QtWidgets.QWidget()
         self._column.setObjectName("chatColumn")
