@@ -123,7 +123,7 @@ class AssistantMessage(QtWidgets.QFrame):
         self.reasoning.append(text)
 
     def append_answer(self, text: str) -> None:
-        if not self._answer and self.reasoning.isVisible() and self.reasoning.is_open:
+        if not self._answer and not self.reasoning.isHidden() and self.reasoning.is_open:
             self.reasoning.fold()
         self._answer += text
         self.answer.setText(to_html(self._answer))  # only this message re-renders
@@ -132,7 +132,7 @@ class AssistantMessage(QtWidgets.QFrame):
                effort: str | None = None) -> None:
         self.status = status
         stats = stats or {}
-        if self.reasoning.isVisible() and self.reasoning.seconds is None:
+        if not self.reasoning.isHidden() and self.reasoning.seconds is None:
             self.reasoning.fold(stats.get("reasoning_s"))
         parts = []
         if status in STATUS_NOTES:

@@ -1,0 +1,242 @@
+"""The window, offscreen, on real parts: llama.cpp on the tiny gpt-oss model, a real SQLite file.
+
+Each test drives the window the way a person does (typing, Enter, Stop, reopening) and
+checks what that person would see, and what is on disk afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.chat.messages import AssistantMessage, UserMessage
+from app.main import SingleInstance
+from app.main_window import MainWindow
+from app.qt import Qt
+from fixtures.tiny_models import HARMONY_GRAMMAR, write_tiny_gpt_oss
+from inference.events import AnswerDelta, ReasoningDelta
+from inference.runtime import LoadOptions
+from inference.sampling import Sampling
+from storage import Store, default_data_dir
+
+HARMONY = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR)
+# Never reaches an accepting state, so no end-of-generation token is allowed: the answer goes
+# on until Stop (or the context fills), whatever the random weights prefer.
+ENDLESS = Sampling(temperature=0.0, grammar='root ::= "<|channel|>final<|message|>" x\nx ::= [a-z ] x\n')
+
+
+@pytest.fixture
+def window(qtbot):
+    store = Store()
+    win = MainWindow(store)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.controller.shutdown()
+    store.close()
+
+
+def load(qtbot, win, path, **options):
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as blocker:
+        win.controller.open_model(str(path), LoadOptions(**options) if options else None)
+    return blocker.args[0]
+
+
+def send(qtbot, win, text, timeout=20000):
+    win.composer.edit.setFocus()
+    qtbot.keyClicks(win.composer.edit, text)
+    with qtbot.waitSignal(win.controller.busy_changed, timeout=timeout,
+                          check_params_cb=lambda busy: not busy):
+        qtbot.keyClick(win.composer.edit, Qt.Key.Key_Return)
+
+
+def bubbles(win):
+    return [w for w in win.chat_view.messages() if isinstance(w, (UserMessage, AssistantMessage))]
+
+
+def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_oss):
+    info = load(qtbot, window, tiny_gpt_oss)
+    assert info.harmony and window.banner.isHidden()
+    window.controller.sampling = HARMONY
+    send(qtbot, window, "Why is the sky blue?")
+
+    user, answer = bubbles(window)
+    assert user.body.text() == "Why is the sky blue?"
+    assert answer.reasoning.isVisible() and answer.reasoning.text.strip()
+    assert not answer.reasoning.is_open, "reasoning folds once the answer is there"
+    assert answer.reasoning.toggle.text().startswith("Thought for")
+    assert answer.answer_text.strip() and answer.status == "complete"
+    assert window.composer.button.text() == "Send"
+    assert window.composer.edit.toPlainText() == ""
+
+    answer.reasoning.toggle.click()  # re-openable
+    assert answer.reasoning.is_open and answer.reasoning.body.isVisible()
+
+    saved = window.store.messages.list_for(window.controller.conversation_id)
+    assert [m.role for m in saved] == ["user", "assistant"]
+    assert saved[1].content == answer.answer_text and saved[1].reasoning == answer.reasoning.text
+    assert saved[1].status == "complete" and saved[1].model_name == info.name
+    assert window.sidebar.titles() == ["Why is the sky blue?"]
+    assert "tokens/s" in window.speed_label.text()
+    assert window.context_label.text().startswith("Context ")
+
+
+def test_reasoning_block_is_open_while_it_streams_and_folds_when_the_answer_starts(qtbot, window):
+    """The same path the inference thread takes: events into the buffer, the timer drains."""
+    widget = AssistantMessage()
+    window.chat_view.add(widget)
+    controller = window.controller
+    controller._stream_widget = widget
+    controller._buffer.push(ReasoningDelta("Rayleigh "))
+    controller._buffer.push(ReasoningDelta("scattering."))
+    controller._drain()
+    assert widget.reasoning.is_open and widget.reasoning.text == "Rayleigh scattering."
+    assert widget.reasoning.toggle.text() == "Thinking…"
+    controller._buffer.push(AnswerDelta("Because of **Rayleigh** scattering."))
+    controller._drain()
+    assert not widget.reasoning.is_open
+    assert "<strong>Rayleigh</strong>" in widget.answer.text()
+
+
+def test_shift_enter_makes_a_new_line_instead_of_sending(qtbot, window):
+    qtbot.keyClicks(window.composer.edit, "first")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(window.composer.edit, "second")
+    assert window.composer.edit.toPlainText() == "first\nsecond"
+    assert bubbles(window) == []
+
+
+def test_stop_half_way_keeps_the_partial_answer_marked_stopped(qtbot, window, tmp_path):
+    model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
+    load(qtbot, window, model, n_ctx=65536)
+    window.controller.sampling = ENDLESS
+    qtbot.keyClicks(window.composer.edit, "Tell me everything")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    assert window.composer.button.text() == "Stop"
+    answer = bubbles(window)[-1]
+    qtbot.waitUntil(lambda: len(answer.answer_text) > 20, timeout=20000)
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=20000):
+        qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)
+
+    assert answer.status == "cancelled" and answer.answer_text
+    assert answer.footer.text().startswith("Stopped")
+    saved = window.store.messages.list_for(window.controller.conversation_id)[-1]
+    assert saved.status == "cancelled"
+    assert saved.content == answer.answer_text
+    assert saved.stats["generated_tokens"] < 65536 // 2, "stopped long before the context filled"
+
+
+def test_every_conversation_is_there_after_a_restart(qtbot, tiny_gpt_oss):
+    store = Store()
+    first = MainWindow(store)
+    qtbot.addWidget(first)
+    load(qtbot, first, tiny_gpt_oss)
+    first.controller.sampling = HARMONY
+    send(qtbot, first, "One")
+    first.controller.new_conversation()
+    send(qtbot, first, "Two")
+    before = {c.id: [(m.role, m.content, m.reasoning, m.status) for m in store.messages.list_for(c.id)]
+              for c in store.conversations.list()}
+    first.close()
+    store.close()
+
+    store = Store()  # same HEARTH_DATA_DIR: a fresh process would open exactly this
+    second = MainWindow(store)
+    qtbot.addWidget(second)
+    try:
+        assert sorted(second.sidebar.titles()) == ["One", "Two"]
+        after = {c.id: [(m.role, m.content, m.reasoning, m.status) for m in store.messages.list_for(c.id)]
+                 for c in store.conversations.list()}
+        assert after == before
+        # the newest conversation is open, with its messages painted
+        shown = bubbles(second)
+        assert shown[0].body.text() == "Two"
+        assert shown[1].answer_text == before[second.controller.conversation_id][1][1]
+        # and the window reloads the last model by itself
+        with qtbot.waitSignal(second.controller.model_changed, timeout=20000):
+            assert second.controller.restore_last_model()
+    finally:
+        second.close()
+        store.close()
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"just some text, not a model\n" * 10, "not a GGUF model"),
+    (None, "truncated"),
+])
+def test_a_bad_model_file_gets_a_clear_message_and_the_app_stays_up(qtbot, window, tmp_path,
+                                                                    tiny_gpt_oss, content, expected):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(content if content is not None else tiny_gpt_oss.read_bytes()[:200_000])
+    with qtbot.waitSignal(window.controller.model_failed, timeout=20000):
+        window.controller.open_model(str(bad))
+    assert window.banner.isVisible() and window.banner.kind == "error"
+    assert expected in window.banner.label.text()
+    assert window.controller.model is None
+    # still usable: a good model loads and answers after the failure
+    load(qtbot, window, tiny_gpt_oss)
+    window.controller.sampling = HARMONY
+    send(qtbot, window, "Still there?")
+    assert bubbles(window)[-1].status == "complete"
+
+
+def test_sending_without_a_model_keeps_the_text_and_says_what_to_do(qtbot, window):
+    qtbot.keyClicks(window.composer.edit, "Hello?")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    assert window.composer.edit.toPlainText() == "Hello?"
+    assert window.banner.isVisible() and "Open a model" in window.banner.label.text()
+    assert bubbles(window) == []
+
+
+def test_effort_slider_applies_to_the_next_turn(qtbot, window, tiny_gpt_oss):
+    load(qtbot, window, tiny_gpt_oss)
+    window.controller.sampling = HARMONY
+    window.composer.effort.setValue(2)
+    assert window.composer.effort_label.text() == "High"
+    send(qtbot, window, "Think hard")
+    saved = window.store.messages.list_for(window.controller.conversation_id)[-1]
+    assert saved.effort == "high"
+    assert "high effort" in bubbles(window)[-1].footer.text()
+
+
+def test_rename_and_delete_conversations_from_the_sidebar(qtbot, window):
+    first = window.controller.new_conversation()
+    window.controller.new_conversation()
+    item = window.sidebar.list.item(window.sidebar.titles().index("New chat"))
+    item.setText("Renamed")  # what the in-place editor does on Enter
+    assert "Renamed" in [c.title for c in window.store.conversations.list()]
+    window.controller.delete_conversation(first)
+    assert len(window.store.conversations.list()) == 1
+    assert window.sidebar.list.count() == 1
+
+
+def test_an_answer_cut_off_by_a_crash_is_kept_and_marked(qtbot):
+    with Store() as store:
+        chat = store.conversations.create("Crashed")
+        _, answer = store.messages.add_turn(chat.id, "Question")
+        store.messages.update(answer.id, content="Half an ans")  # still 'streaming': then the crash
+    store = Store()
+    assert store.messages.mark_interrupted() == 1  # what app.main does at start-up
+    win = MainWindow(store)
+    qtbot.addWidget(win)
+    try:
+        shown = bubbles(win)[-1]
+        assert shown.answer_text == "Half an ans" and shown.status == "failed"
+        assert "Interrupted" in shown.footer.text()
+    finally:
+        win.close()
+        store.close()
+
+
+def test_a_second_instance_hands_over_to_the_first(qtbot):
+    first = SingleInstance(default_data_dir())
+    assert first.acquire()
+    woken = []
+    first.on_activation(lambda: woken.append(True))
+    second = SingleInstance(default_data_dir())
+    try:
+        assert not second.acquire()
+        assert second.notify_running_instance()
+        qtbot.waitUntil(lambda: bool(woken), timeout=5000)
+    finally:
+        first.lock.unlock()
+        first.server.close()
