@@ -240,3 +240,18 @@ def test_a_second_instance_hands_over_to_the_first(qtbot):
     finally:
         first.lock.unlock()
         first.server.close()
+
+
+def test_deleting_the_conversation_that_is_streaming_stops_it_then_deletes_it(qtbot, window, tmp_path):
+    model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
+    load(qtbot, window, model, n_ctx=65536)
+    window.controller.sampling = ENDLESS
+    qtbot.keyClicks(window.composer.edit, "Go on forever")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    streaming = window.controller.conversation_id
+    qtbot.waitUntil(lambda: bool(bubbles(window)[-1].answer_text), timeout=20000)
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=20000):
+        window.controller.delete_conversation(streaming)
+    assert window.store.conversations.get(streaming) is None
+    assert window.store.messages.list_for(streaming) == []
+    assert window.sidebar.list.count() == 0 and bubbles(window) == []

@@ -60,6 +60,7 @@ class ChatController(QObject):
         self.loading_path: str | None = None
         self.sampling: Sampling = GPT_OSS_DEFAULT  # the settings dialog (a later issue) sets it
         self.instructions: str | None = None
+        self._delete_after_turn: int | None = None
 
     # -- models --------------------------------------------------------------------------------
 
@@ -136,8 +137,10 @@ class ChatController(QObject):
 
     def delete_conversation(self, conversation_id: int) -> None:
         if conversation_id == self._streaming_in:
+            # The worker's last save must land first: stop, and delete when the turn ends.
+            self._delete_after_turn = conversation_id
             self.stop()
-            return  # deleted once the turn has ended would race the worker's last save
+            return
         self.store.conversations.delete(conversation_id)
         if conversation_id == self.conversation_id:
             self.open_conversation(None)
@@ -207,6 +210,9 @@ class ChatController(QObject):
         self._stream_widget = None
         self.busy_changed.emit(False)
         self.stats_changed.emit(result.stats)
+        if self._delete_after_turn is not None:
+            doomed, self._delete_after_turn = self._delete_after_turn, None
+            self.delete_conversation(doomed)
         self.conversations_changed.emit()  # the title and the order may have changed
 
     def _on_context_used(self, used: int) -> None:
