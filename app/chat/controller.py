@@ -6,6 +6,7 @@ data between widgets, the GUI thread's Store and the inference thread.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -94,8 +95,10 @@ class ChatController(QObject):
 
     def _hash_in_background(self, path: str) -> None:
         """Answers record the model file's sha256; 12 GB takes a while, so off the GUI thread."""
+        before = os.stat(path)  # the hash belongs to the file as it was when hashing began
+
         def done(sha: object) -> None:
-            self.store.model_files.remember_sha256(path, str(sha))
+            self.store.model_files.remember_sha256(path, str(sha), stat_result=before)
             self._inference.set_model_sha256(path, str(sha))
         self._start_job(lambda: sha256_file(path), done)
 

@@ -1,0 +1,54 @@
+"""Hearth's persistence: one SQLite file (WAL) holding chats, settings and model hashes.
+
+Typical use, one Store per thread::
+
+    from storage import Store
+
+    with Store() as store:                       # $HEARTH_DATA_DIR/hearth.db or the user data dir
+        store.messages.mark_interrupted()        # once, at startup
+        chat = store.conversations.create()
+        user, answer = store.messages.add_turn(chat.id, "Hi", effort="low")
+        store.messages.update(answer.id, content="Hello!", status="complete")
+        hits = store.search("hello")
+
+This package never imports Qt, ``app`` or ``inference``.
+"""
+
+from .clock import utc_now
+from .conversations import DEFAULT_TITLE, Conversation, Conversations
+from .db import DATA_DIR_ENV, DATABASE_FILENAME, Store, database_path, default_data_dir
+from .messages import EFFORTS, INTERRUPTED_ERROR, ROLES, STATUSES, Message, Messages
+from .migrations import SchemaTooNewError, apply_migrations, latest_version, schema_version
+from .model_files import HashCancelled, ModelFiles, sha256_file
+from .search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit, match_expression
+from .settings import Settings
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "DATABASE_FILENAME",
+    "DEFAULT_TITLE",
+    "EFFORTS",
+    "HIGHLIGHT_END",
+    "HIGHLIGHT_START",
+    "INTERRUPTED_ERROR",
+    "ROLES",
+    "STATUSES",
+    "Conversation",
+    "Conversations",
+    "HashCancelled",
+    "Message",
+    "Messages",
+    "ModelFiles",
+    "SchemaTooNewError",
+    "SearchHit",
+    "Settings",
+    "Store",
+    "apply_migrations",
+    "database_path",
+    "default_data_dir",
+    "latest_version",
+    "match_expression",
+    "schema_version",
+    "sha256_file",
+    "utc_now",
+]

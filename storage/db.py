@@ -1,0 +1,159 @@
+"""Where the database lives, and :class:`Store`, one connection to it.
+
+Open one ``Store`` per thread (the GUI thread reads while the inference
+thread writes the streaming answer); the connection refuses use from another
+thread.  All Stores on the same file see each other's committed writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+from sqlite_utils import Database
+
+from . import schema  # noqa: F401  (registers the migrations)
+from .conversations import Conversations
+from .messages import Messages
+from .migrations import apply_migrations
+from .model_files import ModelFiles
+from .search import SearchHit, search
+from .settings import Settings
+
+APP_NAME = "Hearth"
+DATA_DIR_ENV = "HEARTH_DATA_DIR"
+DATABASE_FILENAME = "hearth.db"
+BUSY_TIMEOUT_MS = 5000
+
+
+def default_data_dir() -> Path:
+    """``$HEARTH_DATA_DIR`` if set, else the platform's user data folder; created."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        folder = Path(override).expanduser()
+    else:
+        folder = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def database_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The database file inside ``data_dir`` (default: :func:`default_data_dir`)."""
+    folder = default_data_dir() if data_dir is None else Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / DATABASE_FILENAME
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
+    """Switch to WAL, retrying while another connection is doing the same.
+
+    Creating a new database from two threads at once makes this PRAGMA fail
+    with "database is locked" at once (SQLite skips the busy handler where
+    waiting could deadlock), so retry until the busy timeout has passed.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
+class Store:
+    """One SQLite connection to Hearth's database, migrated to the latest schema.
+
+    Table families hang off it: ``store.conversations``, ``store.messages``,
+    ``store.settings``, ``store.model_files``; plus ``store.search(...)`` and
+    ``store.transaction()``.  ``store.db`` is the underlying
+    ``sqlite_utils.Database`` for anything else.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
+        self.path = Path(path) if path is not None else database_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; we BEGIN ourselves.
+        conn = sqlite3.connect(
+            self.path, timeout=busy_timeout_ms / 1000, isolation_level=None
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.journal_mode: str = _enable_wal(conn, busy_timeout_ms / 1000)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
+            self.schema_version = apply_migrations(self.db)
+        except BaseException:
+            conn.close()
+            raise
+        self._depth = 0
+        self._closed = False
+        self.conversations = Conversations(self)
+        self.messages = Messages(self)
+        self.settings = Settings(self)
+        self.model_files = ModelFiles(self)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Group writes atomically: all commit together or none do.
+
+        The outermost block takes the write lock up front (``BEGIN
+        IMMEDIATE``, waiting up to the busy timeout for other writers);
+        nested blocks become savepoints, so an exception caught inside an
+        outer block undoes only the inner block's writes.
+        """
+        conn = self.conn
+        undo: tuple[str, ...]
+        if self._depth == 0:
+            begin, commit, undo = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+        else:
+            name = f"hearth_sp{self._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            undo = (f"ROLLBACK TO {name}", f"RELEASE {name}")
+        conn.execute(begin)
+        self._depth += 1
+        try:
+            yield self
+            conn.execute(commit)
+        except BaseException:
+            if conn.in_transaction:
+                for statement in undo:
+                    conn.execute(statement)
+            raise
+        finally:
+            self._depth -= 1
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search over message content and reasoning, best match first."""
+        return search(self.db, query, limit)
+
+    def close(self) -> None:
+        """Close the connection; uncommitted writes are discarded. Idempotent."""
+        if not self._closed:
+            self.conn.close()
+            self._closed = True
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        version = getattr(self, "schema_version", None)
+        return f"<Store {str(self.path)!r} schema_version={version}>"

@@ -1,0 +1,123 @@
+"""Hearth's schema, as its append-only list of migrations.
+
+Read top to bottom for the current schema; add changes only at the end.
+Timestamps are UTC ISO-8601 text (see :mod:`storage.clock`).  Enumerated
+values (role, status, effort) are validated in Python, not with CHECK
+constraints, so a new value never forces a table rebuild.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from .migrations import execute_script, migration
+
+
+@migration(1)
+def conversations_and_messages(db: Database) -> None:
+    execute_script(
+        db,
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- stable id, never reused
+            title TEXT NOT NULL,                  -- shown in the sidebar
+            created_at TEXT NOT NULL,             -- UTC ISO-8601
+            updated_at TEXT NOT NULL              -- last message activity; sidebar order
+        );
+        CREATE INDEX conversations_recent ON conversations (updated_at DESC, id DESC);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused; also the chat order
+            conversation_id INTEGER NOT NULL      -- owning chat; deleting it deletes this row:
+                REFERENCES conversations (id) ON DELETE CASCADE, -- foreign key, cascading
+            role TEXT NOT NULL,                   -- system | user | assistant | tool
+            content TEXT NOT NULL DEFAULT '',     -- prompt / answer text (markdown)
+            reasoning TEXT NOT NULL DEFAULT '',   -- reasoning channel text; '' if none
+            status TEXT NOT NULL DEFAULT 'complete', -- streaming|complete|cancelled|failed
+            effort TEXT,                          -- low | medium | high; NULL if not applicable
+            model_name TEXT,                      -- model that wrote it; NULL for user turns
+            model_sha256 TEXT,                    -- sha256 of that model file (exact weights)
+            stats TEXT NOT NULL DEFAULT '{}',     -- JSON: tokens, ttft, tokens/s, finish reason…
+            error TEXT,                           -- why it failed; NULL when fine
+            created_at TEXT NOT NULL,             -- UTC ISO-8601
+            updated_at TEXT NOT NULL              -- UTC ISO-8601, bumped on every update
+        );
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+        """,
+    )
+
+
+@migration(2)
+def message_search(db: Database) -> None:
+    # The index covers the messages visible through messages_searchable: all
+    # but 'streaming' ones, so the per-token updates of an answer being
+    # written never touch the index; it is indexed once it completes, fails
+    # or is cancelled.  Using the view as FTS5 external content keeps FTS5's
+    # own 'rebuild' and 'integrity-check' commands correct.
+    execute_script(
+        db,
+        """
+        CREATE VIEW messages_searchable AS
+            SELECT id, content, reasoning FROM messages WHERE status != 'streaming';
+
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            content,                              -- messages.content
+            reasoning,                            -- messages.reasoning
+            content = 'messages_searchable',      -- external content: text is not duplicated
+            content_rowid = 'id',                 -- fts rowid = messages.id
+            tokenize = 'unicode61 remove_diacritics 2'
+        );
+
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+        WHEN NEW.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (rowid, content, reasoning)
+            VALUES (NEW.id, NEW.content, NEW.reasoning);
+        END;
+
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+        WHEN OLD.status != 'streaming' BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+            VALUES ('delete', OLD.id, OLD.content, OLD.reasoning);
+        END;
+
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, reasoning, status ON messages
+        BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+            SELECT 'delete', OLD.id, OLD.content, OLD.reasoning WHERE OLD.status != 'streaming';
+            INSERT INTO messages_fts (rowid, content, reasoning)
+            SELECT NEW.id, NEW.content, NEW.reasoning WHERE NEW.status != 'streaming';
+        END;
+
+        INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+        """,
+    )
+
+
+@migration(3)
+def settings(db: Database) -> None:
+    execute_script(
+        db,
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,                 -- e.g. 'last_model_path'
+            value TEXT NOT NULL,                  -- JSON-encoded value
+            updated_at TEXT NOT NULL              -- UTC ISO-8601
+        );
+        """,
+    )
+
+
+@migration(4)
+def model_files(db: Database) -> None:
+    execute_script(
+        db,
+        """
+        CREATE TABLE model_files (
+            path TEXT PRIMARY KEY,                -- absolute, resolved path of the model file
+            size INTEGER NOT NULL,                -- st_size when hashed
+            mtime_ns INTEGER NOT NULL,            -- st_mtime_ns when hashed
+            sha256 TEXT NOT NULL,                 -- lowercase hex digest of the whole file
+            hashed_at TEXT NOT NULL               -- UTC ISO-8601
+        );
+        """,
+    )

@@ -1,0 +1,84 @@
+"""Full-text search over message content and reasoning (FTS5 ``messages_fts``).
+
+Messages still streaming are not indexed; they become searchable once they
+complete, fail or are cancelled (see migration 2 in :mod:`storage.schema`).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+# Snippets mark matched words with these control characters, which never
+# occur in chat text; use SearchHit.snippet_text / snippet_html to render.
+HIGHLIGHT_START = "\x02"
+HIGHLIGHT_END = "\x03"
+ELLIPSIS = "…"
+SNIPPET_TOKENS = 12  # approximate words of context per snippet
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    message_id: int
+    conversation_id: int
+    conversation_title: str
+    snippet: str  # matched words wrapped in HIGHLIGHT_START … HIGHLIGHT_END
+
+    @property
+    def snippet_text(self) -> str:
+        """The snippet without highlight marks."""
+        return self.snippet.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
+
+    def snippet_html(self, tag: str = "b") -> str:
+        """The snippet HTML-escaped, matched words wrapped in ``<tag>``."""
+        escaped = html.escape(self.snippet, quote=False)
+        return escaped.replace(HIGHLIGHT_START, f"<{tag}>").replace(HIGHLIGHT_END, f"</{tag}>")
+
+
+def match_expression(query: str) -> str:
+    """Turn what a user typed into a safe FTS5 MATCH expression.
+
+    Every whitespace-separated term becomes a quoted prefix phrase, inner
+    double quotes doubled (``a:b`` → ``"a:b"*``), so FTS5 operators and
+    punctuation (AND, OR, NOT, *, :, ^, quotes, parentheses) are matched as
+    text, never parsed.
+    All terms must match.  Returns '' when there is nothing to search for.
+    """
+    # Lone surrogates (invalid UTF-16 from a widget) cannot be bound: drop them.
+    query = query.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
+    terms = query.split()
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+
+
+def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
+    """Messages matching every term of ``query``, best match first.
+
+    Content matches weigh more than reasoning matches.  Never raises on odd
+    user input; an empty or blank query returns [].
+    """
+    expression = match_expression(query)
+    if not expression or limit <= 0:
+        return []
+    rows = db.query(
+        """
+        SELECT m.id AS message_id, m.conversation_id, c.title AS conversation_title,
+               snippet(messages_fts, -1, :start, :end, :ellipsis, :tokens) AS snippet
+        FROM messages_fts
+        JOIN messages AS m ON m.id = messages_fts.rowid
+        JOIN conversations AS c ON c.id = m.conversation_id
+        WHERE messages_fts MATCH :expression
+        ORDER BY bm25(messages_fts, 2.0, 1.0), m.id DESC
+        LIMIT :limit
+        """,
+        {
+            "start": HIGHLIGHT_START,
+            "end": HIGHLIGHT_END,
+            "ellipsis": ELLIPSIS,
+            "tokens": SNIPPET_TOKENS,
+            "expression": expression,
+            "limit": int(limit),
+        },
+    )
+    return [SearchHit(**row) for row in rows]
