@@ -256,6 +256,12 @@ class Engine:
         if common <= 0:
             self._forget_cache()
             return 0
+        # With a sliding-window cache that is not full size (swa_full off), positions older
+        # than the window are gone; rewinding to `common` needs the window before it intact.
+        n_swa = llama_cpp.llama_model_n_swa(self._model)
+        if n_swa > 0 and llama_cpp.llama_memory_seq_pos_min(self._memory, 0) > max(0, common - n_swa):
+            self._forget_cache()
+            return 0
         if not llama_cpp.llama_memory_seq_rm(self._memory, 0, common, -1):
             self._forget_cache()  # this cache cannot cut there: evaluate from scratch
             return 0
