@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 
@@ -164,6 +165,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # llama.cpp's own log stays quiet: a failure's reason is in our one-line error already.
+    logging.getLogger("llama.cpp").addHandler(logging.NullHandler())
+    logging.getLogger("llama.cpp").propagate = False
     try:
         return {"chat": cmd_chat, "render": cmd_render}[args.command](args)
     except CliError as exc:

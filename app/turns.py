@@ -127,7 +127,7 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         return saved
 
     try:
-        history = history_for(store, request.conversation_id, placeholder.id)
+        history = history_for(store, request.conversation_id, user.id)
         history.append({"role": "user", "content": request.text})
         prompt = fit_prompt(lambda msgs: engine.render(msgs, request.effort),
                             engine.tokenize, request.instructions, history, engine.n_ctx)

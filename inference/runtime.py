@@ -142,8 +142,13 @@ class Engine:
 
     @staticmethod
     def _failure(summary: str) -> str:
+        # llama.cpp logs the reason first ("error loading model: … tensor 'x' not found") and a
+        # generic "failed to load model" last: prefer the reason.
         errors = llama_log.take_recent_errors()
-        return f"{summary}: {errors[-1]}" if errors else f"{summary}."
+        for line in errors:
+            if "error loading model: " in line:
+                return f"{summary}: {line.split('error loading model: ', 1)[1]}"
+        return f"{summary}: {errors[0]}" if errors else f"{summary}."
 
     def meta(self, key: str) -> str | None:
         size = 1 << 16 if key == "tokenizer.chat_template" else 1024
