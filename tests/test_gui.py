@@ -105,15 +105,21 @@ def test_shift_enter_makes_a_new_line_instead_of_sending(qtbot, window):
     assert bubbles(window) == []
 
 
-def test_stop_half_way_keeps_the_partial_answer_marked_stopped(qtbot, window, tmp_path):
+def start_endless_answer(qtbot, win, tmp_path, question):
+    """Send `question` to a model that would write until its 64k context is full."""
     model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
-    load(qtbot, window, model, n_ctx=65536)
-    window.controller.sampling = ENDLESS
-    qtbot.keyClicks(window.composer.edit, "Tell me everything")
-    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
-    assert window.composer.button.text() == "Stop"
-    answer = bubbles(window)[-1]
+    load(qtbot, win, model, n_ctx=65536)
+    win.controller.sampling = ENDLESS
+    qtbot.keyClicks(win.composer.edit, question)
+    qtbot.keyClick(win.composer.edit, Qt.Key.Key_Return)
+    answer = bubbles(win)[-1]
     qtbot.waitUntil(lambda: len(answer.answer_text) > 20, timeout=20000)
+    return answer
+
+
+def test_stop_half_way_keeps_the_partial_answer_marked_stopped(qtbot, window, tmp_path):
+    answer = start_endless_answer(qtbot, window, tmp_path, "Tell me everything")
+    assert window.composer.button.text() == "Stop"
     with qtbot.waitSignal(window.controller.busy_changed, timeout=20000):
         qtbot.mouseClick(window.composer.button, Qt.MouseButton.LeftButton)
 
@@ -243,13 +249,8 @@ def test_a_second_instance_hands_over_to_the_first(qtbot):
 
 
 def test_deleting_the_conversation_that_is_streaming_stops_it_then_deletes_it(qtbot, window, tmp_path):
-    model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
-    load(qtbot, window, model, n_ctx=65536)
-    window.controller.sampling = ENDLESS
-    qtbot.keyClicks(window.composer.edit, "Go on forever")
-    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    start_endless_answer(qtbot, window, tmp_path, "Go on forever")
     streaming = window.controller.conversation_id
-    qtbot.waitUntil(lambda: bool(bubbles(window)[-1].answer_text), timeout=20000)
     with qtbot.waitSignal(window.controller.busy_changed, timeout=20000):
         window.controller.delete_conversation(streaming)
     assert window.store.conversations.get(streaming) is None
