@@ -72,7 +72,7 @@ def ttft(engine: Engine, messages: list[dict], sampling: Sampling) -> tuple[floa
 
 
 def follow_up_figures(path: Path, history_turns: int) -> dict:
-    engine = Engine(path, LoadOptions(n_ctx=N_CTX, n_threads=THREADS))
+    engine = Engine(path, LoadOptions(n_ctx=N_CTX))  # Hearth's thread defaults
     history = []
     for i in range(history_turns):
         history += [{"role": "user", "content": f"Question {i}: tell me about topic number {i}. " * 4},
@@ -97,7 +97,7 @@ def main() -> dict:
     from llama_cpp import Llama
 
     model = smollm2()
-    engine = Engine(model, LoadOptions(n_ctx=N_CTX, n_threads=THREADS))
+    engine = Engine(model, LoadOptions(n_ctx=N_CTX))
     llm = Llama(str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=os.cpu_count(),
                 verbose=False)
     prompt = engine.tokenize(engine.render([{"role": "user", "content": "Tell me a long story."}]))
