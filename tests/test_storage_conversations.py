@@ -10,12 +10,6 @@ import pytest
 from storage import Conversation, Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "hearth.db") as store:
-        yield store
-
-
 def test_create_and_get(store):
     chat = store.conversations.create()
     assert isinstance(chat, Conversation)

@@ -11,12 +11,6 @@ from storage import INTERRUPTED_ERROR, Message, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "hearth.db") as store:
-        yield store
-
-
-@pytest.fixture
 def chat(store):
     return store.conversations.create("chat")
 

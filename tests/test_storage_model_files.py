@@ -12,12 +12,6 @@ from storage import HashCancelled, Store, sha256_file
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "hearth.db") as store:
-        yield store
-
-
-@pytest.fixture
 def model(tmp_path):
     path = tmp_path / "model.gguf"
     path.write_bytes(os.urandom(100_000) + b"tail")

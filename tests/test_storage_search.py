@@ -9,12 +9,6 @@ from hypothesis import strategies as st
 from storage import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit, Store, match_expression
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "hearth.db") as store:
-        yield store
-
-
 def ids(hits: list[SearchHit]) -> list[int]:
     return [h.message_id for h in hits]
 

@@ -7,12 +7,6 @@ import pytest
 from storage import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "hearth.db") as store:
-        yield store
-
-
 @pytest.mark.parametrize(
     "value",
     ["/models/gpt-oss-20b.gguf", "", 0, 42, -1.5, True, False, None, [], [1, "two", None],

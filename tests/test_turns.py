@@ -15,7 +15,7 @@ from fixtures.tiny_models import HARMONY_GRAMMAR
 from inference.events import AnswerDelta, Done, ReasoningDelta
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling
-from storage import DEFAULT_TITLE, Store
+from storage import DEFAULT_TITLE
 
 HARMONY_GREEDY = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR)
 
@@ -24,12 +24,6 @@ HARMONY_GREEDY = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR)
 def engine(tiny_gpt_oss):
     with Engine(tiny_gpt_oss, LoadOptions(n_ctx=2048)) as engine:
         yield engine
-
-
-@pytest.fixture
-def store():
-    with Store() as store:  # $HEARTH_DATA_DIR/hearth.db, a fresh folder per test
-        yield store
 
 
 def turn(store, engine, conversation_id, text, *, sampling=HARMONY_GREEDY, effort="low", **kwargs):

@@ -38,7 +38,6 @@ def smollm2() -> Path:
 
 def hearth_decode(engine: Engine, prompt: list[int], sampling: Sampling) -> float:
     engine._forget_cache()  # both sides start from an empty cache
-    t0 = time.perf_counter()
     n, t_first = 0, None
     for _ in engine.generate(prompt, sampling):
         n += 1
@@ -113,7 +112,7 @@ def main() -> dict:
         "hearth_sampler": "backend" if engine._chain_on_backend else "cpu",
     }
     engine.close()
-    del llm
+    llm.close()
     results["smollm2_follow_up"] = follow_up_figures(model, history_turns=8)
     (ROOT / "bench-results").mkdir(exist_ok=True)
     tiny = write_tiny_gpt_oss(ROOT / "bench-results" / "tiny-gpt-oss.gguf", context_length=N_CTX)
