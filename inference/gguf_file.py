@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ _SCALAR = {
     GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
     GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
 }
+_LAYER = re.compile(r"blk\.(\d+)\.")
 # Arrays we keep (small); others are skipped, and only their length is recorded.
 _MAX_KEPT_ARRAY = 64
 
@@ -40,6 +42,14 @@ class GGUFInfo:
     tensor_count: int = 0
     parameter_count: int = 0
     tensor_types: dict = field(default_factory=dict)  # type name → tensor count
+    # Bytes of weights per repeating block ("blk.N.*"), and outside them (embeddings, output):
+    # what the memory fit needs to decide how many layers go to the GPU.
+    layer_bytes: dict = field(default_factory=dict)  # block index → bytes
+    other_bytes: int = 0
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.other_bytes + sum(self.layer_bytes.values())
 
     @property
     def architecture(self) -> str:
@@ -133,7 +143,7 @@ def _parse(path: Path, size: int, buf) -> GGUFInfo:
 
     data_end = 0
     for _ in range(n_tensors):
-        cur.skip_string()
+        name = cur.string()
         dims = [cur.unpack("<Q") for _ in range(cur.unpack("<I"))]
         qtype = GGMLQuantizationType(cur.unpack("<I"))
         offset = cur.unpack("<Q")
@@ -141,7 +151,14 @@ def _parse(path: Path, size: int, buf) -> GGUFInfo:
         for d in dims:
             elements *= d
         block, type_size = GGML_QUANT_SIZES[qtype]
-        data_end = max(data_end, offset + elements // block * type_size)
+        nbytes = elements // block * type_size
+        data_end = max(data_end, offset + nbytes)
+        layer = _LAYER.match(name)
+        if layer:
+            index = int(layer.group(1))
+            info.layer_bytes[index] = info.layer_bytes.get(index, 0) + nbytes
+        else:
+            info.other_bytes += nbytes
         info.parameter_count += elements
         info.tensor_types[qtype.name] = info.tensor_types.get(qtype.name, 0) + 1
 

@@ -1,0 +1,1 @@
+"""Finding, fetching and sizing model files: discovery, downloads, memory fit, the catalog."""
