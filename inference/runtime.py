@@ -27,6 +27,8 @@ from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
 from .events import Done, Event, GenerationStats
 from .gguf_file import ModelFileError, check_gguf
 from .harmony import parser_for
+from .models.fit import Fit, ModelShape, Verdict, estimate
+from .models.hardware import probe
 from .sampling import GPT_OSS_DEFAULT, SamplerChain, Sampling
 
 _backend_ready = False
@@ -37,6 +39,18 @@ class ModelLoadError(Exception):
     """The file cannot be used as a model. The message is meant for the user."""
 
 
+class ModelTooLargeError(ModelLoadError):
+    """Loading would push the machine into swap. `fit` says why; LoadOptions.allow_swap overrides."""
+
+    def __init__(self, message: str, fit: Fit) -> None:
+        super().__init__(message)
+        self.fit = fit
+
+
+class LoadCancelled(ModelLoadError):
+    pass
+
+
 class ContextFullError(Exception):
     """The prompt alone does not fit the context window."""
 
@@ -44,7 +58,9 @@ class ContextFullError(Exception):
 @dataclass(frozen=True)
 class LoadOptions:
     n_ctx: int = 16384
-    n_gpu_layers: int = -1  # -1: every layer on the GPU (ignored by a CPU-only build)
+    # None: as many layers as the GPU has room for (inference/models/fit.py); -1: all of them.
+    n_gpu_layers: int | None = None
+    allow_swap: bool = False  # load even when the fit estimate says it will not fit in memory
     flash_attn: bool = True  # on where the backend has it (llama.cpp's "auto")
     # None: all cores but one. llama.cpp's CPU threads spin between graph nodes, so a busy GUI
     # thread on a fully booked machine stalls every token (seen here: 147 → 22 tokens/s on 2 cores).
@@ -78,13 +94,19 @@ def _ensure_backend() -> None:
 class Engine:
     """A loaded model and its context. Construct on the thread that will use it."""
 
-    def __init__(self, path: str | os.PathLike, options: LoadOptions = LoadOptions()) -> None:
+    def __init__(self, path: str | os.PathLike, options: LoadOptions = LoadOptions(),
+                 on_progress=None) -> None:
+        """`on_progress(fraction)` is called while weights load; returning False cancels."""
         self.path = Path(path)
         self.options = options
         try:
             self.info = check_gguf(self.path)  # refuses non-GGUF and truncated files before llama.cpp
         except ModelFileError as exc:
             raise ModelLoadError(str(exc)) from exc
+        self.fit: Fit | None = None
+        if not options.vocab_only:
+            self.fit = self._plan_memory()
+        self._on_progress = on_progress
         _ensure_backend()
         self._model = None
         self._ctx = None
@@ -100,13 +122,44 @@ class Engine:
 
     # -- loading ------------------------------------------------------------------------------
 
+    def _plan_memory(self) -> Fit:
+        shape = ModelShape.from_gguf(self.info)
+        trained = self.info.context_length
+        n_ctx = min(self.options.n_ctx, trained) if trained > 0 else self.options.n_ctx
+        layers = self.options.n_gpu_layers
+        fit = estimate(shape, n_ctx, probe(), n_ubatch=self.options.n_batch,
+                       swa_full=self.options.swa_full,
+                       gpu_layers=None if layers is None else shape.n_layers if layers < 0 else layers)
+        if fit.verdict is Verdict.WONT_FIT and not self.options.allow_swap:
+            raise ModelTooLargeError(fit.reason, fit)
+        return fit
+
     def _load(self) -> None:
         llama_log.take_recent_errors()
         mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 0x7FFFFFFF if self.options.n_gpu_layers < 0 else self.options.n_gpu_layers
+        layers = self.options.n_gpu_layers
+        if layers is None:
+            layers = self.fit.n_gpu_layers if self.fit else -1
+        mparams.n_gpu_layers = 0x7FFFFFFF if layers < 0 else layers
         mparams.vocab_only = self.options.vocab_only
+        cancelled = False
+        if self._on_progress is not None:
+            def progress(fraction: float, _user_data) -> bool:
+                nonlocal cancelled
+                try:
+                    cancelled = self._on_progress(fraction) is False
+                except Exception:  # noqa: BLE001 - a broken callback must not abort a C call
+                    cancelled = False
+                return not cancelled
+
+            # Kept on self: llama.cpp calls it during the load, after this frame's locals could go.
+            self._progress_cb = llama_cpp.llama_progress_callback(progress)
+            mparams.progress_callback = self._progress_cb
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
+        self._progress_cb = None
         if not self._model:
+            if cancelled:
+                raise LoadCancelled("Loading was cancelled.")
             raise ModelLoadError(self._failure("llama.cpp could not load this model"))
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
