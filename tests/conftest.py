@@ -10,6 +10,8 @@ import pytest
 
 from fixtures.tiny_models import write_tiny_gpt_oss
 
+pytest_plugins = ["fixtures.fake_hub"]
+
 # Set at import, not in a per-test fixture: pytest-qt's QApplication is session-scoped,
 # so it is built before any function-scoped fixture runs. setdefault lets a developer
 # watch the windows with e.g. QT_QPA_PLATFORM=xcb.
@@ -20,8 +22,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Give each test its own empty data folder, never the user's real one."""
+    """Give each test its own empty data folder and home, never the user's real ones: model
+    discovery looks in ~/.cache/huggingface, ~/.lmstudio and ~/.ollama."""
     monkeypatch.setenv("HEARTH_DATA_DIR", str(tmp_path_factory.mktemp("hearth-data")))
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for variable in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("OLLAMA_MODELS", str(home / ".ollama" / "models"))
 
 
 @pytest.fixture(scope="session")
