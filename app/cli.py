@@ -1,7 +1,10 @@
 """`hearth`: the command line beside the window, with no Qt import.
 
-    hearth chat --model PATH [--effort low|medium|high] [--json] [--save] "question"
-    hearth render --model PATH [--effort ...] < conversation.json
+    hearth chat [--model PATH] [--effort low|medium|high] [--json] [--save] "question"
+    hearth render [--model PATH] [--effort ...] < conversation.json
+    hearth models list [--json]            every GGUF on this machine, with its memory fit
+    hearth models pull REPO FILE           download from Hugging Face (Ctrl+C, then resume)
+    hearth models default [PATH]           show or set the model used when none is named
 
 `chat` runs the same turn code as the window (app.turns); without --save it keeps the turn
 in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -18,14 +21,13 @@ import threading
 
 from inference.chat_format import EFFORTS, ChatTemplateError
 from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
-from inference.runtime import Engine, LoadOptions, ModelLoadError
-from inference.sampling import GPT_OSS_DEFAULT, Sampling
+from inference.runtime import Engine, LoadOptions, ModelLoadError, ModelTooLargeError
+from inference.sampling import Sampling
 
 from .turns import TurnRequest, run_turn
 
 
-class CliError(Exception):
-    """Printed as one line, exit status 1."""
+from .cli_errors import CliError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,22 +36,35 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="ask one question, stream the reasoning and the answer")
     chat.add_argument("question")
-    chat.add_argument("--model", required=True, help="path to a GGUF model")
-    chat.add_argument("--effort", choices=EFFORTS, default="medium")
+    chat.add_argument("--model", help="path to a GGUF model (default: the app's default model)")
+    chat.add_argument("--effort", choices=EFFORTS, help="reasoning effort (default: the model's)")
     chat.add_argument("--json", action="store_true", help="one JSON object per event")
     chat.add_argument("--save", action="store_true", help="store the turn like the app does")
     chat.add_argument("--conversation", type=int, metavar="ID",
                       help="continue this saved conversation (implies --save)")
     chat.add_argument("--instructions", help="developer instructions for the model")
-    chat.add_argument("--ctx", type=int, default=LoadOptions.n_ctx, help="context size in tokens")
-    chat.add_argument("--temperature", type=float, default=GPT_OSS_DEFAULT.temperature)
-    chat.add_argument("--top-p", type=float, default=GPT_OSS_DEFAULT.top_p)
+    chat.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--top-p", type=float)
+    chat.add_argument("--allow-swap", action="store_true",
+                      help="load even if the model will not fit in free memory")
     chat.add_argument("--seed", type=int)
     chat.add_argument("--max-tokens", type=int)
 
     render = sub.add_parser("render", help="print the exact prompt a conversation (JSON on stdin) becomes")
-    render.add_argument("--model", required=True, help="path to a GGUF model")
+    render.add_argument("--model", help="path to a GGUF model (default: the app's default model)")
     render.add_argument("--effort", choices=EFFORTS, default="medium")
+
+    models = sub.add_parser("models", help="list, download and choose models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list", help="every GGUF found on this machine")
+    listing.add_argument("--json", action="store_true", help="one JSON object per model")
+    pull = models_sub.add_parser("pull", help="download a GGUF from Hugging Face (resumable)")
+    pull.add_argument("repo", help="e.g. ggml-org/gpt-oss-20b-GGUF")
+    pull.add_argument("file", help="e.g. gpt-oss-20b-mxfp4.gguf")
+    pull.add_argument("--revision", default="main")
+    default = models_sub.add_parser("default", help="show or set the default model")
+    default.add_argument("path", nargs="?")
     return parser
 
 
@@ -89,17 +104,44 @@ def _printer(as_json: bool):
 def _load(path: str, **options) -> Engine:
     try:
         return Engine(path, LoadOptions(**options))
+    except ModelTooLargeError as exc:
+        raise CliError(f"{exc} (--allow-swap loads it anyway)") from exc
     except ModelLoadError as exc:
         raise CliError(str(exc)) from exc
+
+
+def _model_and_prefs(path: str | None):
+    """The named model, or the app's default one, with its saved per-model settings."""
+    from storage import Store, default_data_dir
+    from storage.db import DATABASE_FILENAME
+
+    from . import model_library
+
+    if not (default_data_dir() / DATABASE_FILENAME).exists():  # never create one just to read
+        if path is None:
+            raise CliError("no model given and no default model set: pass --model PATH, or "
+                           "set one with `hearth models default PATH`")
+        return path, model_library.ModelPrefs()
+    with Store() as store:
+        if path is None:
+            default = model_library.default_model(store)
+            if default is None:
+                raise CliError("no model given and no default model set: pass --model PATH, or "
+                               "set one with `hearth models default PATH`")
+            path = str(default)
+        return path, model_library.prefs(store, path)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from storage import Store  # here, so `hearth render` never touches the database
 
     save = args.save or args.conversation is not None
-    sampling = Sampling(temperature=args.temperature, top_p=args.top_p, seed=args.seed,
-                        max_tokens=args.max_tokens)
-    engine = _load(args.model, n_ctx=args.ctx)
+    model, prefs = _model_and_prefs(args.model)
+    effort = args.effort or prefs.effort
+    sampling = Sampling(temperature=prefs.temperature if args.temperature is None else args.temperature,
+                        top_p=prefs.top_p if args.top_p is None else args.top_p,
+                        seed=args.seed, max_tokens=args.max_tokens)
+    engine = _load(model, n_ctx=args.ctx or prefs.n_ctx, allow_swap=args.allow_swap)
     cancel = threading.Event()
     printer = _printer(args.json)
     outcome: dict = {}
@@ -115,7 +157,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif store.conversations.get(conversation_id) is None:
                     raise CliError(f"no saved conversation {conversation_id}")
                 outcome["conversation_id"] = conversation_id
-                request = TurnRequest(conversation_id, args.question, args.effort,
+                request = TurnRequest(conversation_id, args.question, effort,
                                       args.instructions, sampling)
                 outcome["result"] = run_turn(store, engine, request, cancel=cancel, on_event=printer)
         except BaseException as exc:  # handed to the main thread
@@ -146,6 +188,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    model = args.model or _model_and_prefs(None)[0]
     try:
         conversation = json.load(sys.stdin)
     except json.JSONDecodeError as exc:
@@ -153,7 +196,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not isinstance(conversation, list) or not all(
             isinstance(m, dict) and "role" in m and "content" in m for m in conversation):
         raise CliError('expected a JSON list of {"role", "content", "thinking"?} objects')
-    engine = _load(args.model, vocab_only=True)
+    engine = _load(model, vocab_only=True)
     try:
         sys.stdout.write(engine.render(conversation, args.effort))
     except ChatTemplateError as exc:
@@ -169,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("llama.cpp").addHandler(logging.NullHandler())
     logging.getLogger("llama.cpp").propagate = False
     try:
+        if args.command == "models":
+            from .cli_models import run
+
+            return run(args)
         return {"chat": cmd_chat, "render": cmd_render}[args.command](args)
     except CliError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)

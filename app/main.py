@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(store)
     instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     window.show()
-    window.controller.restore_last_model()
+    window.start()
     code = app.exec()
     store.close()
     instance.lock.unlock()

@@ -6,14 +6,19 @@ from pathlib import Path
 
 from storage import Store
 
+from . import model_library
 from .banner import Banner
 from .chat.composer import Composer
 from .chat.controller import ChatController
 from .chat.view import ChatView
+from .models.downloads import DownloadManager
+from .models.manager import ModelManager
+from .models.welcome import WelcomePage
 from .qt import Qt, QtGui, QtWidgets
 from .sidebar import Sidebar
 
 OPEN_MODEL = "Open model…"
+CHOOSE_MODEL = "Choose a model…"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -27,6 +32,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer = Composer()
         self.banner = Banner()
         self.controller = ChatController(store, self.chat_view, self)
+        self.downloads = DownloadManager(store, self)
+        self.welcome = WelcomePage(store, self.downloads)
+        self._manager: ModelManager | None = None
+        self._banner_action = None  # what the banner's button does now
 
         right = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(right)
@@ -35,9 +44,13 @@ class MainWindow(QtWidgets.QMainWindow):
         column.addWidget(self.banner)
         column.addWidget(self.chat_view, 1)
         column.addWidget(self.composer)
+        self.pages = QtWidgets.QStackedWidget()
+        self.pages.addWidget(right)
+        self.pages.addWidget(self.welcome)
+        self.chat_page = right
         splitter = QtWidgets.QSplitter()
         splitter.addWidget(self.sidebar)
-        splitter.addWidget(right)
+        splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 860])
         self.setCentralWidget(splitter)
@@ -68,6 +81,11 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit", self.close)
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        models_menu = self.menuBar().addMenu("&Models")
+        manager = models_menu.addAction("Model manager…", self.show_model_manager)
+        manager.setShortcut(QtGui.QKeySequence("Ctrl+Shift+M"))
+        models_menu.addAction("Add a model folder…", self.add_model_folder)
+        models_menu.addAction("Welcome screen", self.show_welcome)
         stop = QtGui.QAction("Stop", self)
         stop.setShortcut(Qt.Key.Key_Escape)
         stop.triggered.connect(self.controller.stop)
@@ -81,13 +99,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sidebar.selected.connect(c.open_conversation)
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
-        self.banner.action_clicked.connect(self.choose_model)
+        self.banner.action_clicked.connect(lambda: self._banner_action and self._banner_action())
         c.conversations_changed.connect(self.refresh_conversations)
         c.busy_changed.connect(self.composer.set_generating)
         c.send_refused.connect(self._on_send_refused)
         c.model_loading.connect(self._on_model_loading)
         c.model_changed.connect(self._on_model_changed)
         c.model_failed.connect(self._on_model_failed)
+        c.model_refused.connect(self._on_model_refused)
+        c.model_progress.connect(self._on_model_progress)
+        c.prefs_applied.connect(lambda prefs: self.composer.set_effort(prefs.effort))
+        self.welcome.model_chosen.connect(self.use_model)
+        self.welcome.open_file_requested.connect(self.choose_model)
+        self.welcome.add_folder_requested.connect(self.add_model_folder)
         c.stats_changed.connect(self._on_stats)
         c.context_changed.connect(self._on_context)
 
@@ -96,21 +120,72 @@ class MainWindow(QtWidgets.QMainWindow):
     def refresh_conversations(self) -> None:
         self.sidebar.set_conversations(self.store.conversations.list(), self.controller.conversation_id)
 
+    def start(self) -> None:
+        """At launch: load the default model, or greet a first-time user."""
+        if not self.controller.restore_default_model():
+            missing = model_library.default_model(self.store)
+            self.show_welcome()
+            if missing is not None:
+                self.statusBar().showMessage(f"The default model is gone: {missing}", 15000)
+
+    def show_welcome(self) -> None:
+        self.welcome.refresh()
+        self.pages.setCurrentWidget(self.welcome)
+
+    def show_chat(self) -> None:
+        self.pages.setCurrentWidget(self.chat_page)
+        self.composer.edit.setFocus()
+
+    def use_model(self, path: str) -> None:
+        """The user picked a model to chat with: it becomes the default and loads."""
+        model_library.set_default(self.store, path)
+        self.controller.open_model(path)
+        self.show_chat()
+
     def choose_model(self) -> None:
         start = str(Path(self.controller.model.path).parent) if self.controller.model else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
             self, OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
         if path:
-            self.controller.open_model(path)
+            self.use_model(path)
+
+    def add_model_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Add a folder with GGUF models",
+                                                            str(Path.home()))
+        if folder:
+            model_library.add_folder(self.store, folder)
+            self.welcome.refresh()
+            if self._manager is not None and self._manager.isVisible():
+                self._manager.refresh()
+
+    def show_model_manager(self) -> None:
+        if self._manager is None:
+            self._manager = ModelManager(self.store, self.controller, self.downloads, self)
+            self._manager.add_folder_requested.connect(self.add_model_folder)
+        self._manager.show()
+        self._manager.raise_()
+        self._manager.activateWindow()
+
+    def _show_banner(self, text: str, kind: str, action: str | None = None, then=None) -> None:
+        self._banner_action = then
+        self.banner.show_message(text, kind, action)
 
     def _show_no_model(self) -> None:
         if self.controller.model is None and self.controller.loading_path is None:
-            self.banner.show_message("No model is loaded. Open a GGUF file (gpt-oss-20b is the one "
-                                     "Hearth is made for) to start chatting.", "info", OPEN_MODEL)
+            self._show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
+                              "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
 
     def _on_model_loading(self, path: str) -> None:
         self.model_label.setText(f"Loading {Path(path).name}…")
-        self.banner.show_message(f"Loading {Path(path).name}…", "busy")
+        self._show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.controller.cancel_load)
+
+    def _on_model_progress(self, path: str, fraction: float) -> None:
+        if self.controller.loading_path == path:
+            self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
+
+    def _on_model_refused(self, path: str, why: str) -> None:
+        self._show_banner(why, "error", "Load anyway",
+                          lambda: self.controller.open_model(path, allow_swap=True))
 
     def _on_model_changed(self, info) -> None:
         if info is None:
@@ -121,13 +196,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"Hearth — {info.name}")
 
     def _on_model_failed(self, message: str) -> None:
-        self.banner.show_message(message, "error", OPEN_MODEL)
+        self._show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
 
     def _on_send_refused(self, text: str, why: str) -> None:
         self.composer.restore(text)
         self.statusBar().showMessage(why, 6000)
         if self.controller.model is None and self.controller.loading_path is None:
-            self.banner.show_message(why, "info", OPEN_MODEL)
+            self._show_banner(why, "info", CHOOSE_MODEL, self.show_welcome)
 
     def _on_stats(self, stats: dict) -> None:
         tps = stats.get("decode_tps") or 0
@@ -137,5 +212,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.context_label.setText(f"Context {used:,} / {size:,}")
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         super().closeEvent(event)

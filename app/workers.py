@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from inference.events import AnswerDelta, Event, ReasoningDelta
-from inference.runtime import Engine, LoadOptions, ModelLoadError
+from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelLoadError, ModelTooLargeError
 from storage import Store
 
 from .qt import QObject, QThread, QtCore, Signal, Slot
@@ -56,6 +56,9 @@ class InferenceWorker(QObject):
 
     model_loaded = Signal(object)  # ModelInfo
     model_failed = Signal(str, str)  # path, message for the user
+    model_refused = Signal(str, str)  # path, why it would not fit (LoadOptions.allow_swap overrides)
+    model_unloaded = Signal()
+    load_progress = Signal(str, float)  # path, 0..1
     turn_saved = Signal(int, int)  # user message id, assistant message id
     turn_finished = Signal(object)  # TurnResult
     context_used = Signal(int)  # tokens in the KV cache after a turn
@@ -66,6 +69,7 @@ class InferenceWorker(QObject):
         self._engine: Engine | None = None
         self._store: Store | None = None
         self._model_sha256: str | None = None
+        self._cancel_load = threading.Event()
 
     def _db(self) -> Store:
         if self._store is None:
@@ -74,11 +78,25 @@ class InferenceWorker(QObject):
 
     @Slot(str, object)
     def load_model(self, path: str, options: LoadOptions) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        # Free the current model first: its memory then counts as free in the fit estimate.
+        self.unload_model(quiet=True)
+        last = [0.0]
+
+        def progress(fraction: float) -> bool:
+            if fraction - last[0] >= 0.02 or fraction >= 1.0:  # ≤ 50 signals per load
+                last[0] = fraction
+                self.load_progress.emit(path, fraction)
+            return not self._cancel_load.is_set()
+
+        self._cancel_load.clear()
         try:
-            self._engine = Engine(path, options)
+            self._engine = Engine(path, options, on_progress=progress)
+        except ModelTooLargeError as exc:
+            self.model_refused.emit(path, str(exc))
+            return
+        except LoadCancelled:
+            self.model_unloaded.emit()
+            return
         except ModelLoadError as exc:
             self.model_failed.emit(path, str(exc))
             return
@@ -89,6 +107,19 @@ class InferenceWorker(QObject):
         self._model_sha256 = self._db().model_files.cached_sha256(path)
         engine = self._engine
         self.model_loaded.emit(ModelInfo(path, engine.name, engine.n_ctx, engine.template.is_harmony))
+
+    def cancel_load(self) -> None:
+        """Called from the GUI thread: llama.cpp stops at its next progress callback."""
+        self._cancel_load.set()
+
+    @Slot()
+    def unload_model(self, quiet: bool = False) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+            self._model_sha256 = None
+            if not quiet:
+                self.model_unloaded.emit()
 
     @Slot(str, str)
     def set_model_sha256(self, path: str, sha256: str) -> None:
@@ -119,6 +150,7 @@ class InferenceThread(QObject):
     """Starts the thread, moves the worker onto it, and stops both cleanly."""
 
     _load = Signal(str, object)
+    _unload = Signal()
     _turn = Signal(object, object)
     _sha = Signal(str, str)
     _shutdown = Signal()
@@ -130,6 +162,7 @@ class InferenceThread(QObject):
         self.worker = InferenceWorker(buffer)
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load_model)
+        self._unload.connect(self.worker.unload_model)
         self._turn.connect(self.worker.run_turn)
         self._sha.connect(self.worker.set_model_sha256)
         self._shutdown.connect(self.worker.shutdown, QtCore.Qt.ConnectionType.BlockingQueuedConnection)
@@ -137,6 +170,12 @@ class InferenceThread(QObject):
 
     def load_model(self, path: str, options: LoadOptions) -> None:
         self._load.emit(path, options)
+
+    def unload_model(self) -> None:
+        self._unload.emit()
+
+    def cancel_load(self) -> None:
+        self.worker.cancel_load()
 
     def run_turn(self, request: TurnRequest, cancel: threading.Event) -> None:
         self._turn.emit(request, cancel)

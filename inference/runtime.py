@@ -91,6 +91,20 @@ def _ensure_backend() -> None:
             _backend_ready = True
 
 
+def _refuse_non_models(info) -> None:
+    """GGUF files that are not chat models, named plainly before llama.cpp sees them."""
+    kind = str(info.metadata.get("general.type") or "")
+    name = info.path.name
+    if kind == "adapter":
+        raise ModelLoadError(f"{name} is a LoRA adapter, not a model: it changes a model it was "
+                             "trained for and cannot run alone.")
+    if kind == "mmproj" or info.architecture == "clip":
+        raise ModelLoadError(f"{name} is a vision projector (mmproj) that belongs beside a "
+                             "model, not a model itself.")
+    if info.tensor_count == 0:
+        raise ModelLoadError(f"{name} holds only a tokenizer, no weights: it is not a model.")
+
+
 class Engine:
     """A loaded model and its context. Construct on the thread that will use it."""
 
@@ -105,6 +119,7 @@ class Engine:
             raise ModelLoadError(str(exc)) from exc
         self.fit: Fit | None = None
         if not options.vocab_only:
+            _refuse_non_models(self.info)
             self.fit = self._plan_memory()
         self._on_progress = on_progress
         _ensure_backend()

@@ -44,6 +44,14 @@ class Settings:
                 (key, encoded, utc_now()),
             )
 
+    def with_prefix(self, prefix: str) -> dict[str, Any]:
+        """Every setting whose key starts with ``prefix`` (e.g. all per-model settings)."""
+        # substr, not LIKE: LIKE ignores ASCII case and treats _ and % as wildcards.
+        rows = self._store.db.execute(
+            "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
     def delete(self, key: str) -> bool:
         """Forget ``key``; False if it was not set."""
         with self._store.transaction():

@@ -205,19 +205,40 @@ def test_missing_model_file(capsys, tmp_path):
     [],
     ["chat"],
     ["chat", "--model", "m.gguf"],  # no question
-    ["chat", "question"],  # no model
     ["chat", "--model", "m.gguf", "--effort", "max", "q"],
     ["chat", "--model", "m.gguf", "--temperature", "hot", "q"],
-    ["render"],
     ["translate", "--model", "m.gguf"],
-], ids=["nothing", "chat-alone", "no-question", "no-model", "bad-effort", "bad-temperature",
-        "render-no-model", "unknown-command"])
+    ["models"],
+    ["models", "pull", "only-a-repo"],
+], ids=["nothing", "chat-alone", "no-question", "bad-effort", "bad-temperature",
+        "unknown-command", "models-alone", "pull-without-file"])
 def test_bad_arguments_exit_2_with_usage(capsys, argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
     out, err = capsys.readouterr()
     assert "usage: hearth" in err and out == ""
+
+
+@pytest.mark.parametrize("argv", [["chat", "question"], ["render"]], ids=["chat", "render"])
+def test_without_a_model_or_a_default_the_cli_says_how_to_set_one(capsys, argv):
+    assert main(argv) == 1
+    _out, err = capsys.readouterr()
+    assert "hearth models default PATH" in assert_one_error_line(err)
+
+
+def test_chat_uses_the_default_model_and_its_saved_settings(capsys, smollm2_path):
+    from app import model_library
+    from storage import Store
+
+    with Store() as store:
+        model_library.set_default(store, smollm2_path)
+        model_library.set_prefs(store, smollm2_path, model_library.ModelPrefs(
+            n_ctx=1024, effort="low", temperature=0.0))
+    assert main(["chat", "--json", "--max-tokens", "8", "Hi"]) == 0
+    out, _err = capsys.readouterr()
+    stats = json_lines(out)[-1]["stats"]
+    assert stats["temperature"] == 0.0  # the saved per-model setting, not gpt-oss's 1.0
 
 
 # -- hearth render, in-process ----------------------------------------------------------------

@@ -97,7 +97,7 @@ def test_huggingface_cache(tmp_path):
         "Q8_0/gpt-oss-20b-Q8_0.gguf", "gpt-oss-20b-mxfp4.gguf", "tiny-F16.gguf"]
     mxfp4 = found["gpt-oss-20b-mxfp4.gguf"]
     assert (mxfp4.source, mxfp4.repo, mxfp4.path) == ("huggingface", repo, new)
-    assert mxfp4.display_name == "tiny-gpt-oss"  # general.name
+    assert mxfp4.display_name == "gpt-oss-20b-mxfp4"  # the file's name, not general.name
     assert mxfp4.sha256 == sha256(src)
     assert mxfp4.size == src.stat().st_size
     assert (mxfp4.quantization, mxfp4.context_length, mxfp4.architecture) == (
@@ -205,7 +205,7 @@ def test_hearth_downloads_come_first(tmp_path, smollm2_path):
     found = discover(Locations(folders=[folder, downloads], hearth_downloads=downloads))
 
     assert [(m.display_name, m.source) for m in found] == [
-        ("tiny-gpt-oss", "hearth"), ("Smollm2 135M 8k Lc100K Mix1 Ep2", "folder")]
+        ("gpt-oss-20b-mxfp4", "hearth"), ("smol", "folder")]
     assert found[0].downloaded_by_hearth and not found[1].downloaded_by_hearth
     assert (found[0].repo, found[0].filename) == ("ggml-org/gpt-oss-20b-GGUF",
                                                   "gpt-oss-20b-mxfp4.gguf")
@@ -287,7 +287,7 @@ def test_broken_files_are_listed_with_the_reason(tmp_path):
     # Downloaded again, in place: the next scan sees the repaired file.
     (folder / "half-downloaded.gguf").write_bytes(whole)
     repaired = by_filename(discover(Locations(folders=[folder])))["half-downloaded.gguf"]
-    assert repaired.error is None and repaired.display_name == "tiny-gpt-oss"
+    assert repaired.error is None and repaired.info.architecture == "gpt-oss"
 
 
 def test_lmstudio_link_into_hf_cache_listed_once(tmp_path):

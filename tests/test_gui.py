@@ -159,7 +159,7 @@ def test_every_conversation_is_there_after_a_restart(qtbot, tiny_gpt_oss):
         assert shown[1].answer_text == before[second.controller.conversation_id][1][1]
         # and the window reloads the last model by itself
         with qtbot.waitSignal(second.controller.model_changed, timeout=20000):
-            assert second.controller.restore_last_model()
+            assert second.controller.restore_default_model()
     finally:
         second.close()
         store.close()
@@ -189,7 +189,7 @@ def test_sending_without_a_model_keeps_the_text_and_says_what_to_do(qtbot, windo
     qtbot.keyClicks(window.composer.edit, "Hello?")
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
     assert window.composer.edit.toPlainText() == "Hello?"
-    assert window.banner.isVisible() and "Open a model" in window.banner.label.text()
+    assert window.banner.isVisible() and "Choose a model" in window.banner.label.text()
     assert bubbles(window) == []
 
 

@@ -475,3 +475,28 @@ def test_seeded_sampling_repeats_exactly(tiny_gpt_oss, backend_sampling):
     assert first == second == third
     assert len(first) > 10
     assert other_seed != first  # the seed really drives the sampler
+
+
+@pytest.mark.parametrize("arch, general_type, tokens_only, expected", [
+    ("llama", "adapter", False, "is a LoRA adapter, not a model"),
+    ("clip", "mmproj", False, "is a vision projector"),
+    ("llama", None, True, "holds only a tokenizer"),
+])
+def test_gguf_files_that_are_not_models_are_named_before_llama_cpp_sees_them(
+        tmp_path, arch, general_type, tokens_only, expected):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "not-a-model.gguf"
+    writer = gguf.GGUFWriter(path, arch=arch)
+    if general_type:
+        writer.add_string("general.type", general_type)
+    writer.add_token_list(["a", "b", "c"])
+    if not tokens_only:
+        writer.add_tensor("blk.0.attn_q.lora_a", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelLoadError, match=expected):
+        Engine(path)

@@ -60,3 +60,16 @@ def test_json_limitations_are_explicit(store):
     with pytest.raises(TypeError):
         store.settings.set(1, "x")  # type: ignore[arg-type]
     assert "bad" not in store.settings
+
+
+def test_with_prefix_matches_exactly_not_like_a_pattern(store):
+    store.settings.set("model_prefs:/models/a_b%c.gguf", {"n_ctx": 4096})
+    store.settings.set("model_prefs:/models/é.gguf", {"n_ctx": 8192})
+    store.settings.set("MODEL_PREFS:/x.gguf", 1)  # LIKE would match this: case-insensitive
+    store.settings.set("model_prefsX", 2)  # and this, if "_" were a wildcard
+    assert store.settings.with_prefix("model_prefs:") == {
+        "model_prefs:/models/a_b%c.gguf": {"n_ctx": 4096},
+        "model_prefs:/models/é.gguf": {"n_ctx": 8192},
+    }
+    assert store.settings.with_prefix("model_prefs:/models/a_b%") == {
+        "model_prefs:/models/a_b%c.gguf": {"n_ctx": 4096}}

@@ -16,6 +16,7 @@ from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import Store
 from storage.model_files import sha256_file
 
+from .. import model_library
 from ..qt import QObject, QTimer, Signal
 from ..turns import TurnRequest, TurnResult
 from ..workers import EventBuffer, InferenceThread, Job, ModelInfo
@@ -23,7 +24,6 @@ from .messages import AssistantMessage, UserMessage
 from .view import ChatView
 
 REPAINT_MS = 16  # ≤ 60 repaints a second while tokens stream
-LAST_MODEL_KEY = "last_model_path"
 
 
 class ChatController(QObject):
@@ -32,6 +32,9 @@ class ChatController(QObject):
     model_changed = Signal(object)  # ModelInfo, or None while loading / after a failure
     model_loading = Signal(str)  # path
     model_failed = Signal(str)  # message for the user
+    model_refused = Signal(str, str)  # path, why it would not fit in memory ("Load anyway" overrides)
+    model_progress = Signal(str, float)  # path, 0..1 while weights load
+    prefs_applied = Signal(object)  # ModelPrefs of the model being loaded (effort for the composer)
     busy_changed = Signal(bool)  # an answer is streaming
     stats_changed = Signal(dict)  # stats of the last answer
     context_changed = Signal(int, int)  # tokens used, context size
@@ -48,6 +51,9 @@ class ChatController(QObject):
         worker = self._inference.worker
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
+        worker.model_refused.connect(self._on_model_refused)
+        worker.model_unloaded.connect(self._on_model_unloaded)
+        worker.load_progress.connect(self.model_progress)
         worker.turn_finished.connect(self._on_turn_finished)
         worker.context_used.connect(self._on_context_used)
         self._timer = QTimer(self)
@@ -65,24 +71,41 @@ class ChatController(QObject):
 
     # -- models --------------------------------------------------------------------------------
 
-    def open_model(self, path: str, options: LoadOptions | None = None) -> None:
+    def open_model(self, path: str, options: LoadOptions | None = None, *,
+                   allow_swap: bool = False) -> None:
+        """Load on the inference thread, with the model's own saved settings unless `options`."""
         if self.busy:
             self.stop()
+        prefs = model_library.prefs(self.store, path)
+        self.sampling = prefs.sampling()
+        self.prefs_applied.emit(prefs)
         self.model = None
         self.loading_path = path
         self.model_loading.emit(path)
-        self._inference.load_model(path, options or LoadOptions())
+        if options is None:
+            options = prefs.load_options(allow_swap=allow_swap)
+        self._inference.load_model(path, options)
 
-    def restore_last_model(self) -> bool:
-        path = self.store.settings.get(LAST_MODEL_KEY)
-        if path and Path(path).is_file():
-            self.open_model(path)
+    def unload_model(self) -> None:
+        if self.busy:
+            self.stop()
+        self._inference.unload_model()
+
+    def cancel_load(self) -> None:
+        self._inference.cancel_load()
+
+    def restore_default_model(self) -> bool:
+        """Load the default model at start-up; False when there is none to load."""
+        path = model_library.default_model(self.store)
+        if path is not None and path.is_file():
+            self.open_model(str(path))
             return True
         return False
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model, self.loading_path = info, None
-        self.store.settings.set(LAST_MODEL_KEY, info.path)
+        if model_library.default_model(self.store) is None:  # the first model becomes the default
+            model_library.set_default(self.store, info.path)
         self.model_changed.emit(info)
         self.context_changed.emit(0, info.n_ctx)
         if self.store.model_files.cached_sha256(info.path) is None:
@@ -92,6 +115,15 @@ class ChatController(QObject):
         self.model, self.loading_path = None, None
         self.model_changed.emit(None)
         self.model_failed.emit(message)
+
+    def _on_model_refused(self, path: str, message: str) -> None:
+        self.model, self.loading_path = None, None
+        self.model_changed.emit(None)
+        self.model_refused.emit(path, message)
+
+    def _on_model_unloaded(self) -> None:
+        self.model, self.loading_path = None, None
+        self.model_changed.emit(None)
 
     def _hash_in_background(self, path: str) -> None:
         """Answers record the model file's sha256; 12 GB takes a while, so off the GUI thread."""
@@ -161,7 +193,7 @@ class ChatController(QObject):
             return False
         if self.model is None:
             why = ("The model is still loading." if self.loading_path
-                   else "Open a model first (File → Open model…).")
+                   else "Choose a model first: gpt-oss-20b, the starter, or one already on disk.")
             self.send_refused.emit(text, why)
             return False
         if self.conversation_id is None:

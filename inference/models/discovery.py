@@ -144,7 +144,7 @@ def discover(locations: Locations | None = None) -> list[FoundModel]:
         *find_in_folders(loc.folders),
     ]
     return sorted(_unique(found), key=lambda m: (
-        not m.downloaded_by_hearth, m.display_name.casefold(), str(m.path)))
+        m.error is not None, not m.downloaded_by_hearth, m.display_name.casefold(), str(m.path)))
 
 
 def find_huggingface(cache: Path) -> list[FoundModel]:
@@ -260,11 +260,9 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
             info = headers[0] if len(headers) == 1 else _merge_parts(headers)
             if info.architecture == "clip" or info.tensor_count == 0:
                 return None  # a projector, or a tokenizer-only file (llama.cpp's ggml-vocab-*)
-    general_name = str(info.metadata.get("general.name") or "").strip() if info else ""
-    if source == "ollama":
-        display_name = repo  # the name the user pulled it by
-    else:
-        display_name = general_name or (split[1] if split else path.stem)
+    # The name the user chose the file by: Ollama's tag, else the file name, which carries the
+    # size and quantization ("Qwen3-8B-Q4_K_M"); general.name is often a training-run label.
+    display_name = repo if source == "ollama" else (split[1] if split else path.stem)
     return FoundModel(
         path=path, source=source, display_name=display_name, repo=repo, filename=filename,
         size=sum(_size(p) for p in parts), parts=len(parts), sha256=sha256,

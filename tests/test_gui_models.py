@@ -1,0 +1,218 @@
+"""The model screens, offscreen with real widgets: first-run welcome, the starter, a download
+paused and resumed across a restart, the model manager, a refused load, and no network."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app import model_library
+from app.main_window import MainWindow
+from app.qt import Qt, QtWidgets
+from fixtures.tiny_models import write_tiny_gpt_oss
+from inference.models.catalog import RECOMMENDED
+from inference.sampling import Sampling
+from storage import Store
+
+from test_gui import HARMONY, bubbles, send
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """Open MainWindows as the app does at launch (`start()`), closed and freed after."""
+    opened = []
+
+    def make() -> MainWindow:
+        store = Store()
+        win = MainWindow(store)
+        qtbot.addWidget(win)
+        win.show()
+        win.start()
+        opened.append((win, store))
+        return win
+
+    yield make
+    for win, store in opened:
+        win.close()
+        store.close()
+
+
+def in_hf_cache(repo: str, filename: str, source: Path) -> Path:
+    """Put a file where huggingface_hub would (blob + snapshot symlink) under the test's HOME."""
+    repo_dir = Path(os.environ["HOME"]) / ".cache" / "huggingface" / "hub" / f"models--{repo.replace('/', '--')}"
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    blob = repo_dir / "blobs" / sha
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, blob)
+    link = repo_dir / "snapshots" / ("a" * 40) / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    return link
+
+
+def buttons(widget, text: str) -> list[QtWidgets.QPushButton]:
+    return [b for b in widget.findChildren(QtWidgets.QPushButton) if b.text() == text and b.isVisible()]
+
+
+def test_first_run_offers_models_on_disk_and_remembers_the_choice(qtbot, open_window, tiny_gpt_oss):
+    path = in_hf_cache("someone/Tiny-GGUF", "tiny.gguf", tiny_gpt_oss)
+    win = open_window()
+    assert win.pages.currentWidget() is win.welcome
+    qtbot.waitUntil(lambda: bool(win.welcome.entries), timeout=10000)  # scanned off the GUI thread
+    assert [e.model.path for e in win.welcome.entries] == [path]
+    assert "nothing is copied" in win.welcome.found_hint.text()
+    (use,) = buttons(win.welcome, "Use")
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000):
+        qtbot.mouseClick(use, Qt.MouseButton.LeftButton)
+    assert win.pages.currentWidget() is win.chat_page
+    assert model_library.default_model(win.store) == path
+    win.controller.sampling = HARMONY
+    send(qtbot, win, "Hello")
+    assert bubbles(win)[-1].status == "complete"
+    win.close()
+
+    again = open_window()  # a restart goes straight to the chat, loading the default
+    assert again.pages.currentWidget() is again.chat_page
+    qtbot.waitUntil(lambda: again.controller.model is not None, timeout=20000)
+    assert again.controller.model.path == str(path)
+
+
+def test_the_starter_model_chats_at_once(qtbot, open_window, smollm2_path):
+    win = open_window()
+    assert win.welcome.starter_button.isVisible()
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as loaded:
+        qtbot.mouseClick(win.welcome.starter_button, Qt.MouseButton.LeftButton)
+    assert loaded.args[0].path == str(smollm2_path)
+    win.controller.sampling = Sampling(temperature=0.0, max_tokens=16)
+    send(qtbot, win, "What is 2+2?")
+    assert bubbles(win)[-1].status == "complete" and bubbles(win)[-1].answer_text.strip()
+
+
+def test_download_pauses_survives_a_restart_resumes_and_is_verified(
+        qtbot, open_window, fake_hub, monkeypatch, smollm2_path):
+    # A real GGUF served under gpt-oss-20b's repository and name.
+    fake_hub.add_file(RECOMMENDED.repo_id, RECOMMENDED.filename, smollm2_path)
+    fake_hub.set_faults(RECOMMENDED.repo_id, RECOMMENDED.filename, throttle_bps=20_000_000)
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint)
+    win = open_window()
+    panel = win.welcome.download_panel
+    with qtbot.waitSignal(win.downloads.progress, timeout=20000,
+                          check_params_cb=lambda key, p: p.done > 5_000_000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.pause_button.isVisible() and " of " in panel.detail.text()
+    assert "/s" in panel.detail.text()  # speed, then time left once known
+    with qtbot.waitSignal(win.downloads.paused, timeout=20000):
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.start_button.text() == "Resume download"
+    assert panel.detail.text().startswith("Paused:")
+    win.close()  # quit mid-download
+
+    fake_hub.set_faults(RECOMMENDED.repo_id, RECOMMENDED.filename)
+    fake_hub.clear_requests()
+    win = open_window()
+    panel = win.welcome.download_panel
+    assert panel.start_button.text() == "Resume download"
+    with qtbot.waitSignal(win.controller.model_changed, timeout=30000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    dest = model_library.download_destination()
+    ranges = [r.headers.get("range") for r in fake_hub.requests if "/blobs/" in r.path]
+    assert len(ranges) == 1 and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"
+    assert dest.read_bytes() == smollm2_path.read_bytes()
+    assert win.controller.model.path == str(dest)
+    assert model_library.default_model(win.store) == dest
+    # hashed on the way in: the app will not re-read the file to learn its sha256
+    assert win.store.model_files.cached_sha256(str(dest)) == \
+        hashlib.sha256(smollm2_path.read_bytes()).hexdigest()
+
+
+def test_model_manager_lists_sets_defaults_loads_and_deletes_only_its_own(
+        qtbot, open_window, tiny_gpt_oss, tmp_path, monkeypatch):
+    theirs = in_hf_cache("someone/Tiny-GGUF", "tiny.gguf", tiny_gpt_oss)
+    ours = model_library.models_dir() / "acme" / "Other-GGUF" / "other.gguf"
+    ours.parent.mkdir(parents=True)
+    write_tiny_gpt_oss(ours, seed=7)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.gguf").write_text("not a model\n" * 20)
+    win = open_window()
+    model_library.add_folder(win.store, folder)
+    win.show_model_manager()
+    manager = win._manager
+    qtbot.waitUntil(lambda: manager.tree.topLevelItemCount() == 4, timeout=10000)  # + the starter
+    rows = {manager.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): manager.tree.topLevelItem(i)
+            for i in range(4)}
+
+    manager.tree.setCurrentItem(rows[str(folder / "notes.gguf")])
+    assert rows[str(folder / "notes.gguf")].text(5) == "broken"
+    assert "not a GGUF model" in manager.fit_text.text() and not manager.load_button.isEnabled()
+
+    manager.tree.setCurrentItem(rows[str(theirs)])
+    assert not manager.delete_button.isEnabled()  # not Hearth's to delete
+    manager.ctx.setValue(2048)
+    manager.effort.setCurrentIndex(2)
+    assert model_library.prefs(win.store, theirs) == model_library.ModelPrefs(n_ctx=2048, effort="high")
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as loaded:
+        qtbot.mouseClick(manager.load_button, Qt.MouseButton.LeftButton)
+    assert loaded.args[0].n_ctx == 2048  # the per-model context size
+    assert win.composer.effort_name == "high"  # and its effort
+    qtbot.mouseClick(manager.default_button, Qt.MouseButton.LeftButton)
+    assert model_library.default_model(win.store) == theirs
+    assert manager.tree.currentItem().text(0).startswith("★")
+
+    manager.tree.setCurrentItem(next(manager.tree.topLevelItem(i) for i in range(4) if
+                                     manager.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == str(ours)))
+    assert manager.delete_button.isEnabled()
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
+                        lambda *a, **k: QtWidgets.QMessageBox.StandardButton.Yes)
+    qtbot.mouseClick(manager.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: manager.tree.topLevelItemCount() == 3, timeout=10000)
+    assert not ours.exists() and not ours.parent.exists() and theirs.exists()
+
+
+def test_a_load_that_would_swap_is_refused_with_the_reason_and_an_override(
+        qtbot, open_window, tiny_gpt_oss, monkeypatch):
+    import inference.runtime as runtime
+
+    real = runtime.probe()
+    # This machine, with almost no free memory left.
+    monkeypatch.setattr(runtime, "probe", lambda: replace(real, ram_available=1_000_000))
+    win = open_window()
+    with qtbot.waitSignal(win.controller.model_refused, timeout=20000):
+        win.use_model(str(tiny_gpt_oss))
+    assert win.banner.kind == "error" and "swap" in win.banner.label.text()
+    assert win.banner.button.text() == "Load anyway" and win.controller.model is None
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000,
+                          check_params_cb=lambda info: info is not None):
+        qtbot.mouseClick(win.banner.button, Qt.MouseButton.LeftButton)
+    assert win.controller.model.path == str(tiny_gpt_oss)
+
+
+def test_no_network_connection_at_start_up_or_while_chatting(qtbot, open_window, tiny_gpt_oss):
+    """Only a download the user starts may touch the network. An audit hook sees every
+    connection Python makes (huggingface-hub, httpx, urllib, sockets)."""
+    attempts = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "socket.connect" and args[0].family != socket.AF_UNIX:
+            attempts.append(args[1])
+        elif event == "socket.getaddrinfo":
+            attempts.append(args[0])
+
+    sys.addaudithook(hook)  # cannot be removed; harmless once `watching` is off
+    path = in_hf_cache("someone/Tiny-GGUF", "tiny.gguf", tiny_gpt_oss)
+    win = open_window()
+    qtbot.waitUntil(lambda: bool(win.welcome.entries), timeout=10000)
+    win.show_model_manager()
+    qtbot.waitUntil(lambda: win._manager.tree.topLevelItemCount() > 0, timeout=10000)
+    with qtbot.waitSignal(win.controller.model_changed, timeout=20000):
+        win.use_model(str(path))
+    win.controller.sampling = HARMONY
+    send(qtbot, win, "Are you online?")
+    assert attempts == []
