@@ -89,6 +89,11 @@ class WelcomePage(QtWidgets.QScrollArea):
         self.recommended_facts = QtWidgets.QLabel()
         self.recommended_facts.setObjectName("facts")
         self.recommended_facts.setWordWrap(True)
+        self.recommended_chip = fit_chip(None)
+        self.recommended_chip.hide()
+        facts_row = QtWidgets.QHBoxLayout()
+        facts_row.addWidget(self.recommended_facts, 1)
+        facts_row.addWidget(self.recommended_chip, 0, Qt.AlignmentFlag.AlignTop)
         self.download_panel = DownloadPanel(downloads, RECOMMENDED)
         self.download_panel.finished.connect(self.model_chosen)
         self.use_recommended = QtWidgets.QPushButton()
@@ -96,7 +101,7 @@ class WelcomePage(QtWidgets.QScrollArea):
         self.use_recommended.hide()
         self.use_recommended.clicked.connect(self._use_recommended)
         layout.addWidget(blurb)
-        layout.addWidget(self.recommended_facts)
+        layout.addLayout(facts_row)
         layout.addWidget(self.download_panel)
         layout.addWidget(self.use_recommended, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(card)
@@ -186,7 +191,7 @@ class WelcomePage(QtWidgets.QScrollArea):
         text.addWidget(detail)
         layout.addLayout(text, 1)
         if not m.error:
-            layout.addWidget(fit_chip(entry.fit))
+            layout.addWidget(fit_chip(entry.fit), 0, Qt.AlignmentFlag.AlignVCenter)
             use = QtWidgets.QPushButton("Use")
             use.clicked.connect(lambda: self.model_chosen.emit(str(m.path)))
             layout.addWidget(use)
@@ -201,8 +206,12 @@ class WelcomePage(QtWidgets.QScrollArea):
         if free + partial < RECOMMENDED.size:
             facts[1] = f"only {format_bytes(free)} free on this disk: free some space first"
         if fit is not None:
-            facts.append(f"needs about {format_bytes(fit.total)} of memory at 16k context: "
-                         f"{VERDICT_TEXT[fit.verdict]}")
+            facts.append(f"needs about {format_bytes(fit.total)} of memory at 16k context")
+            self.recommended_chip.setText(VERDICT_TEXT[fit.verdict])
+            self.recommended_chip.setProperty("verdict", fit.verdict.name.lower())
+            self.recommended_chip.setToolTip(fit.reason)
+            self.recommended_chip.style().polish(self.recommended_chip)
+            self.recommended_chip.show()
         if found is not None:
             self.recommended_facts.setText(f"Already on this machine ({found.model.source}): "
                                            f"{found.model.path}")
