@@ -121,7 +121,7 @@ def _model_and_prefs(path: str | None):
         if path is None:
             raise CliError("no model given and no default model set: pass --model PATH, or "
                            "set one with `hearth models default PATH`")
-        return path, model_library.ModelPrefs()
+        return path, model_library.ModelPrefs(), LoadOptions()
     with Store() as store:
         if path is None:
             default = model_library.default_model(store)
@@ -129,19 +129,20 @@ def _model_and_prefs(path: str | None):
                 raise CliError("no model given and no default model set: pass --model PATH, or "
                                "set one with `hearth models default PATH`")
             path = str(default)
-        return path, model_library.prefs(store, path)
+        return path, model_library.prefs(store, path), model_library.load_options(store, path)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from storage import Store  # here, so `hearth render` never touches the database
 
     save = args.save or args.conversation is not None
-    model, prefs = _model_and_prefs(args.model)
+    model, prefs, options = _model_and_prefs(args.model)
     effort = args.effort or prefs.effort
     sampling = Sampling(temperature=prefs.temperature if args.temperature is None else args.temperature,
                         top_p=prefs.top_p if args.top_p is None else args.top_p,
                         seed=args.seed, max_tokens=args.max_tokens)
-    engine = _load(model, n_ctx=args.ctx or prefs.n_ctx, allow_swap=args.allow_swap)
+    engine = _load(model, n_ctx=args.ctx or prefs.n_ctx, n_gpu_layers=options.n_gpu_layers,
+                   allow_swap=args.allow_swap)
     cancel = threading.Event()
     printer = _printer(args.json)
     outcome: dict = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,9 +35,19 @@ def _row(entry: model_library.ModelEntry) -> dict:
     }
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _settings() -> model_library.LibrarySettings:
+    """The library's settings, without creating a database just to read them."""
+    from storage import default_data_dir
+    from storage.db import DATABASE_FILENAME
+
+    if not (default_data_dir() / DATABASE_FILENAME).exists():
+        return model_library.LibrarySettings()
     with Store() as store:
-        entries = model_library.scan(store)
+        return model_library.LibrarySettings.read(store)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    entries = model_library.scan(_settings())
     if args.json:
         for entry in entries:
             print(json.dumps(_row(entry), ensure_ascii=False))
@@ -97,20 +108,20 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    with Store() as store:
-        if args.path is None:
-            current = model_library.default_model(store)
-            if current is None:
-                raise CliError("no default model set")
-            print(current)
-            return 0
-        path = Path(args.path).expanduser().resolve()
-        from inference.gguf_file import ModelFileError, check_gguf
+    if args.path is None:
+        current = _settings().default
+        if current is None:
+            raise CliError("no default model set")
+        print(current)
+        return 0
+    from inference.gguf_file import ModelFileError, check_model
 
-        try:
-            check_gguf(path)
-        except ModelFileError as exc:
-            raise CliError(str(exc)) from exc
+    path = Path(os.path.abspath(Path(args.path).expanduser()))
+    try:
+        check_model(path)
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from exc
+    with Store() as store:
         model_library.set_default(store, path)
-        print(path)
+    print(path)
     return 0

@@ -20,6 +20,7 @@ from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import Store, default_data_dir
 
 DEFAULT_MODEL_KEY = "default_model_path"
+_OLD_LAST_MODEL_KEY = "last_model_path"  # before the model manager: the last model loaded
 FOLDERS_KEY = "model_folders"
 _PREFS_PREFIX = "model_prefs:"
 
@@ -33,8 +34,8 @@ class ModelPrefs:
     temperature: float = GPT_OSS_DEFAULT.temperature
     top_p: float = GPT_OSS_DEFAULT.top_p
 
-    def load_options(self, **overrides) -> LoadOptions:
-        return LoadOptions(n_ctx=self.n_ctx, **overrides)
+    def load_options(self, gpu_layers: int | None = None, **overrides) -> LoadOptions:
+        return LoadOptions(n_ctx=self.n_ctx, n_gpu_layers=gpu_layers, **overrides)
 
     def sampling(self) -> Sampling:
         return replace(GPT_OSS_DEFAULT, temperature=self.temperature, top_p=self.top_p)
@@ -75,22 +76,47 @@ def remove_folder(store: Store, folder: str | os.PathLike) -> None:
     store.settings.set(FOLDERS_KEY, [str(p) for p in folders(store) if str(p) != str(folder)])
 
 
+def _key(path: str | os.PathLike) -> str:
+    """Settings are kept per absolute path: `./x.gguf` and `/models/x.gguf` are one model.
+    Not resolved: a Hugging Face snapshot link must not turn into its blob's name."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
 def default_model(store: Store) -> Path | None:
-    path = store.settings.get(DEFAULT_MODEL_KEY)
+    path = store.settings.get(DEFAULT_MODEL_KEY) or store.settings.get(_OLD_LAST_MODEL_KEY)
     return Path(path) if path else None
 
 
 def set_default(store: Store, path: str | os.PathLike | None) -> None:
     if path is None:
         store.settings.delete(DEFAULT_MODEL_KEY)
+        store.settings.delete(_OLD_LAST_MODEL_KEY)
     else:
-        store.settings.set(DEFAULT_MODEL_KEY, str(path))
+        store.settings.set(DEFAULT_MODEL_KEY, _key(path))
+
+
+def base_prefs(store: Store) -> ModelPrefs:
+    """What a model without settings of its own gets: the Settings dialog's defaults."""
+    from . import preferences
+
+    defaults = preferences.load(store)
+    return ModelPrefs(n_ctx=defaults.n_ctx, effort=defaults.effort,
+                      temperature=defaults.temperature, top_p=defaults.top_p)
 
 
 def prefs(store: Store, path: str | os.PathLike) -> ModelPrefs:
-    saved = store.settings.get(_PREFS_PREFIX + str(path)) or {}
+    """The model's own settings, over the app-wide defaults."""
+    base = base_prefs(store)
+    saved = store.settings.get(_PREFS_PREFIX + _key(path)) or {}
     known = {k: v for k, v in saved.items() if k in ModelPrefs.__dataclass_fields__}
-    return ModelPrefs(**known)
+    return replace(base, **known)
+
+
+def load_options(store: Store, path: str | os.PathLike, **overrides) -> LoadOptions:
+    """How to load this model: its context size, the app's GPU offload choice."""
+    from . import preferences
+
+    return prefs(store, path).load_options(gpu_layers=preferences.load(store).gpu_layers, **overrides)
 
 
 def set_prefs(store: Store, path: str | os.PathLike, value: ModelPrefs) -> None:
@@ -98,7 +124,7 @@ def set_prefs(store: Store, path: str | os.PathLike, value: ModelPrefs) -> None:
         raise ValueError(f"effort must be one of {', '.join(EFFORTS)}")
     if value.n_ctx < 512:
         raise ValueError("the context must be at least 512 tokens")
-    store.settings.set(_PREFS_PREFIX + str(path), asdict(value))
+    store.settings.set(_PREFS_PREFIX + _key(path), asdict(value))
 
 
 def starter() -> FoundModel | None:
@@ -124,12 +150,13 @@ class LibrarySettings:
     folders: tuple[Path, ...] = ()
     default: Path | None = None
     prefs: dict = field(default_factory=dict)  # path → ModelPrefs
+    base: ModelPrefs = ModelPrefs()  # for models without their own settings
 
     @classmethod
     def read(cls, store: Store) -> LibrarySettings:
         saved = {key[len(_PREFS_PREFIX):]: prefs(store, key[len(_PREFS_PREFIX):])
                  for key in store.settings.with_prefix(_PREFS_PREFIX)}
-        return cls(tuple(folders(store)), default_model(store), saved)
+        return cls(tuple(folders(store)), default_model(store), saved, base_prefs(store))
 
 
 def scan(settings: Store | LibrarySettings, machine: Machine | None = None, *,
@@ -145,7 +172,7 @@ def scan(settings: Store | LibrarySettings, machine: Machine | None = None, *,
     machine = machine or probe()
     entries = []
     for model in found:
-        model_prefs = settings.prefs.get(str(model.path), ModelPrefs())
+        model_prefs = settings.prefs.get(_key(model.path), settings.base)
         entries.append(ModelEntry(model, model_prefs, fit_of(model, model_prefs.n_ctx, machine),
                                   is_default=settings.default is not None
                                   and Path(model.path) == settings.default))

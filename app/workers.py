@@ -88,7 +88,6 @@ class InferenceWorker(QObject):
                 self.load_progress.emit(path, fraction)
             return not self._cancel_load.is_set()
 
-        self._cancel_load.clear()
         try:
             self._engine = Engine(path, options, on_progress=progress)
         except ModelTooLargeError as exc:
@@ -169,6 +168,9 @@ class InferenceThread(QObject):
         self.thread.start()
 
     def load_model(self, path: str, options: LoadOptions) -> None:
+        # Cleared here, on the GUI thread, so a Cancel clicked while the worker is still busy
+        # (unloading the previous model, say) is not wiped when the load starts.
+        self.worker._cancel_load.clear()
         self._load.emit(path, options)
 
     def unload_model(self) -> None:

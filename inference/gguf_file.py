@@ -12,7 +12,7 @@ import mmap
 import os
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
@@ -25,8 +25,12 @@ _SCALAR = {
     GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
 }
 _LAYER = re.compile(r"blk\.(\d+)\.")
-# Arrays we keep (small); others are skipped, and only their length is recorded.
+# Arrays we keep; longer ones are skipped and only their length is recorded. Numbers are kept
+# up to one per layer (hybrid models give per-layer head counts); the tokenizer's 200k-entry
+# arrays are skipped.
 _MAX_KEPT_ARRAY = 64
+_MAX_KEPT_NUMBERS = 1024
+SPLIT_NAME = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.gguf", re.IGNORECASE)  # llama.cpp's gguf-split
 
 
 class ModelFileError(Exception):
@@ -95,7 +99,8 @@ class _Cursor:
             return self.string()
         if vtype == GGUFValueType.ARRAY:
             item_type, count = self.unpack("<I"), self.unpack("<Q")
-            if count <= _MAX_KEPT_ARRAY:
+            numeric = item_type in _SCALAR
+            if count <= (_MAX_KEPT_NUMBERS if numeric else _MAX_KEPT_ARRAY):
                 return [self.value(item_type) for _ in range(count)]
             if item_type == GGUFValueType.STRING:
                 for _ in range(count):
@@ -169,3 +174,43 @@ def _parse(path: Path, size: int, buf) -> GGUFInfo:
         raise ModelFileError(f"{path.name} is truncated: {missing:,} bytes of its weights are "
                              "missing. An interrupted download? Download it again.")
     return info
+
+
+def split_parts(path: str | os.PathLike) -> list[Path]:
+    """Every file of a model split with gguf-split (given its first part), else [path]."""
+    path = Path(path)
+    match = SPLIT_NAME.fullmatch(path.name)
+    if not match or int(match[2]) != 1 or int(match[3]) < 2:
+        return [path]
+    return [path.with_name(f"{match[1]}-{i:05d}-of-{match[3]}{path.suffix}")
+            for i in range(1, int(match[3]) + 1)]
+
+
+def merge_parts(infos: list[GGUFInfo]) -> GGUFInfo:
+    """One info for a split model: the first part's metadata, every part's tensors."""
+    if len(infos) == 1:
+        return infos[0]
+    tensor_types: dict[str, int] = {}
+    layer_bytes: dict[int, int] = {}
+    for info in infos:
+        for name, count in info.tensor_types.items():
+            tensor_types[name] = tensor_types.get(name, 0) + count
+        for layer, nbytes in info.layer_bytes.items():
+            layer_bytes[layer] = layer_bytes.get(layer, 0) + nbytes
+    return replace(
+        infos[0], tensor_types=tensor_types, layer_bytes=layer_bytes,
+        file_size=sum(i.file_size for i in infos),
+        tensor_count=sum(i.tensor_count for i in infos),
+        parameter_count=sum(i.parameter_count for i in infos),
+        other_bytes=sum(i.other_bytes for i in infos),
+    )
+
+
+def check_model(path: str | os.PathLike) -> GGUFInfo:
+    """check_gguf over a whole model: every part of a split one, merged."""
+    parts = split_parts(path)
+    missing = [p for p in parts if not p.is_file()]
+    if len(parts) > 1 and missing:
+        raise ModelFileError(f"{Path(path).name} is one of {len(parts)} parts and "
+                             f"{missing[0].name} is missing.")
+    return merge_parts([check_gguf(p) for p in parts])

@@ -25,7 +25,7 @@ import llama_cpp  # before numpy: the CUDA build has been seen to crash at load 
 from . import llama_log
 from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
 from .events import Done, Event, GenerationStats
-from .gguf_file import ModelFileError, check_gguf
+from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
 from .models.fit import Fit, ModelShape, Verdict, estimate
 from .models.hardware import probe
@@ -101,7 +101,7 @@ def _refuse_non_models(info) -> None:
     if kind == "mmproj" or info.architecture == "clip":
         raise ModelLoadError(f"{name} is a vision projector (mmproj) that belongs beside a "
                              "model, not a model itself.")
-    if info.tensor_count == 0:
+    if info.tensor_count == 0 and len(split_parts(info.path)) == 1:
         raise ModelLoadError(f"{name} holds only a tokenizer, no weights: it is not a model.")
 
 
@@ -114,7 +114,8 @@ class Engine:
         self.path = Path(path)
         self.options = options
         try:
-            self.info = check_gguf(self.path)  # refuses non-GGUF and truncated files before llama.cpp
+            # Refuses non-GGUF and truncated files (every part of a split model) before llama.cpp.
+            self.info = check_model(self.path)
         except ModelFileError as exc:
             raise ModelLoadError(str(exc)) from exc
         self.fit: Fit | None = None

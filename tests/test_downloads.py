@@ -158,3 +158,34 @@ def test_models_pull_killed_half_way_then_run_again_resumes(hub, tmp_path, smoll
     assert _ranges(hub) == [f"bytes={done}-"]
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == \
         hashlib.sha256(smollm2_path.read_bytes()).hexdigest()
+
+
+def test_a_server_that_ignores_the_range_gets_the_whole_file_again_and_it_verifies(
+        hub, tmp_path, tiny_gpt_oss):
+    calls = []
+    with pytest.raises(DownloadStopped):
+        download.download(REPO, FILE, tmp_path, should_stop=lambda: calls.append(1) or len(calls) > 3)
+    hub.set_faults(REPO, FILE, ignore_range=True)
+    path, sha = download.download(REPO, FILE, tmp_path)
+    assert _ranges(hub)[-1].startswith("bytes=")  # asked for the rest, got everything
+    assert path.read_bytes() == tiny_gpt_oss.read_bytes()
+    assert sha == hashlib.sha256(tiny_gpt_oss.read_bytes()).hexdigest()
+
+
+def test_a_second_download_of_the_same_file_is_refused_while_the_first_runs(hub, tmp_path, tiny_gpt_oss):
+    import threading
+
+    hub.set_faults(REPO, FILE, throttle_bps=300_000)
+    first_started, outcome = threading.Event(), {}
+
+    def first() -> None:
+        outcome["path"], _ = download.download(
+            REPO, FILE, tmp_path, on_progress=lambda p: first_started.set())
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_started.wait(20)
+    with pytest.raises(DownloadError, match="already being downloaded"):
+        download.download(REPO, FILE, tmp_path)
+    thread.join(30)
+    assert outcome["path"].read_bytes() == tiny_gpt_oss.read_bytes()

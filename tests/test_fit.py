@@ -93,7 +93,27 @@ def test_the_engine_refuses_a_load_that_would_swap_unless_told(tiny_gpt_oss, mon
         engine.close()
 
 
-def test_this_machine_is_probed():
+def test_this_machine_is_probed_with_real_figures():
+    import psutil
+
     machine = probe()
-    assert machine.ram_total > machine.ram_available > 0
-    assert machine.backend in ("cpu", "cuda", "metal")
+    assert machine.ram_total == psutil.virtual_memory().total
+    assert 0 < machine.ram_available < machine.ram_total
+    assert machine.backend in ("cpu", "cuda", "metal", "gpu")
+    assert (machine.gpu_budget > 0) == (machine.backend in ("cuda", "metal"))
+
+
+def test_a_gpu_of_unknown_memory_gets_every_layer_and_only_ram_is_judged():
+    other = Machine(32 * GB, 28 * GB, "gpu")  # an AMD or Intel build: offload, no NVML
+    fit = estimate(GPT_OSS_20B.shape, 16384, other)
+    assert fit.all_on_gpu and fit.n_gpu_layers == -1 and fit.verdict is Verdict.FITS
+
+
+def test_recurrent_and_hybrid_layers_hold_no_kv_cache():
+    mamba = replace(GPT_OSS_20B.shape, n_head_kv=0, swa_layers=0)
+    assert estimate(mamba, 131072, BIG_CPU).kv_cache == 0
+    # A hybrid: attention in one layer of four, recurrent state elsewhere.
+    hybrid = replace(GPT_OSS_20B.shape, n_head_kv=tuple(8 if i % 4 == 0 else 0 for i in range(24)),
+                     swa_layers=0)
+    full = estimate(replace(GPT_OSS_20B.shape, swa_layers=0), 16384, BIG_CPU)
+    assert estimate(hybrid, 16384, BIG_CPU).kv_cache * 4 == full.kv_cache

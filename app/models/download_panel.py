@@ -112,5 +112,7 @@ class DownloadPanel(QtWidgets.QWidget):
 
     def _on_finished(self, key: str, path: str) -> None:
         if key == self.key:
+            self.pause_button.hide()
+            self.cancel_button.hide()
             self.detail.setText("Downloaded and verified.")
             self.finished.emit(path)

@@ -32,6 +32,7 @@ class ModelManager(QtWidgets.QDialog):
         self.store, self.controller, self.downloads = store, controller, downloads
         self.entries: list[model_library.ModelEntry] = []
         self.machine = None  # probed with each scan, off the GUI thread (NVML can be slow)
+        self._scan = 0  # only the latest scan's result is shown
         self._jobs: set[Job] = set()
 
         self.tree = QtWidgets.QTreeWidget()
@@ -138,7 +139,7 @@ class ModelManager(QtWidgets.QDialog):
         body.addLayout(left, 3)
         body.addWidget(details_widget, 2)
 
-        controller.model_changed.connect(lambda _info: self._show_selected())
+        controller.model_changed.connect(self._on_model_changed)
         controller.model_loading.connect(self._on_loading)
         controller.model_progress.connect(self._on_progress)
         controller.model_failed.connect(self._on_load_failed)
@@ -154,10 +155,12 @@ class ModelManager(QtWidgets.QDialog):
             machine = model_library.probe()
             return model_library.scan(settings, machine), machine
 
+        self._scan += 1
+        scan = self._scan
         job = Job(work)
         job.setAutoDelete(False)
         self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), self._fill(*result)),
+        job.start(lambda result: (self._jobs.discard(job), scan == self._scan and self._fill(*result)),
                   lambda message: (self._jobs.discard(job),
                                    self.status.setText(f"Could not look for models: {message}")))
 
@@ -291,7 +294,9 @@ class ModelManager(QtWidgets.QDialog):
             f"({format_bytes(entry.model.size)}) from this computer?\n\n{entry.model.path}")
         if answer != QtWidgets.QMessageBox.StandardButton.Yes:
             return
-        loaded = self.controller.model
+        loaded, loading = self.controller.model, self.controller.loading_path
+        if loading is not None and Path(loading) == Path(entry.model.path):
+            self.controller.cancel_load()
         if loaded is not None and Path(loaded.path) == Path(entry.model.path):
             self.controller.unload_model()
         try:
@@ -304,6 +309,15 @@ class ModelManager(QtWidgets.QDialog):
         self.refresh()
 
     # -- loading feedback ------------------------------------------------------------------------
+
+    def _on_model_changed(self, info) -> None:
+        if info is not None:
+            self.load_bar.hide()
+            self.load_state.setText(f"Loaded {info.name} with a {info.n_ctx:,}-token context.")
+        elif self.controller.loading_path is None:
+            self.load_bar.hide()
+            self.load_state.setText("")
+        self._show_selected()
 
     def _on_loading(self, path: str) -> None:
         self.load_bar.setValue(0)

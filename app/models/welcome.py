@@ -61,6 +61,7 @@ class WelcomePage(QtWidgets.QScrollArea):
         self.store, self.downloads = store, downloads
         self.entries: list[model_library.ModelEntry] = []
         self._jobs: set[Job] = set()
+        self._scan = 0  # only the latest scan's result is shown
 
         page = QtWidgets.QWidget()
         page.setObjectName("welcomePage")
@@ -94,8 +95,7 @@ class WelcomePage(QtWidgets.QScrollArea):
         facts_row = QtWidgets.QHBoxLayout()
         facts_row.addWidget(self.recommended_facts, 1)
         facts_row.addWidget(self.recommended_chip, 0, Qt.AlignmentFlag.AlignTop)
-        self.download_panel = DownloadPanel(downloads, RECOMMENDED)
-        self.download_panel.finished.connect(self.model_chosen)
+        self.download_panel = DownloadPanel(downloads, RECOMMENDED)  # the window handles finished
         self.use_recommended = QtWidgets.QPushButton()
         self.use_recommended.setObjectName("primaryButton")
         self.use_recommended.hide()
@@ -148,11 +148,14 @@ class WelcomePage(QtWidgets.QScrollArea):
 
     def refresh(self) -> None:
         settings = model_library.LibrarySettings.read(self.store)
+        self._scan += 1
+        scan = self._scan
         job = Job(lambda: (model_library.scan(settings, include_starter=False),
                            model_library.catalog_fit()))
         job.setAutoDelete(False)
         self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), self._on_scanned(*result)),
+        job.start(lambda result: (self._jobs.discard(job),
+                                  scan == self._scan and self._on_scanned(*result)),
                   lambda message: (self._jobs.discard(job), self.found_hint.setText(
                       f"Could not look for models: {message}")))
 

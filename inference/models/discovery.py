@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gguf.constants import LlamaFileType
 
-from ..gguf_file import GGUFInfo, ModelFileError, check_gguf
+from ..gguf_file import GGUFInfo, ModelFileError, check_gguf, merge_parts
 
 _MAX_DEPTH = 6  # folders below a scanned root; deeper trees are rarely model folders
 _SPLIT = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.gguf", re.IGNORECASE)  # llama.cpp's gguf-split
@@ -257,7 +257,7 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
         headers = [_read_header(p) for p in parts]
         error = next((h for h in headers if isinstance(h, str)), None)
         if error is None:
-            info = headers[0] if len(headers) == 1 else _merge_parts(headers)
+            info = headers[0] if len(headers) == 1 else merge_parts(headers)
             if info.architecture == "clip" or info.tensor_count == 0:
                 return None  # a projector, or a tokenizer-only file (llama.cpp's ggml-vocab-*)
     # The name the user chose the file by: Ollama's tag, else the file name, which carries the
@@ -267,24 +267,6 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
         path=path, source=source, display_name=display_name, repo=repo, filename=filename,
         size=sum(_size(p) for p in parts), parts=len(parts), sha256=sha256,
         downloaded_by_hearth=source == "hearth", info=info, error=error,
-    )
-
-
-def _merge_parts(infos: list[GGUFInfo]) -> GGUFInfo:
-    """One info for a split model: the first part's metadata, every part's tensors."""
-    tensor_types: dict[str, int] = {}
-    layer_bytes: dict[int, int] = {}
-    for info in infos:
-        for name, count in info.tensor_types.items():
-            tensor_types[name] = tensor_types.get(name, 0) + count
-        for layer, nbytes in info.layer_bytes.items():
-            layer_bytes[layer] = layer_bytes.get(layer, 0) + nbytes
-    return replace(
-        infos[0], tensor_types=tensor_types, layer_bytes=layer_bytes,
-        file_size=sum(i.file_size for i in infos),
-        tensor_count=sum(i.tensor_count for i in infos),
-        parameter_count=sum(i.parameter_count for i in infos),
-        other_bytes=sum(i.other_bytes for i in infos),
     )
 
 

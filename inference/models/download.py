@@ -24,8 +24,8 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 _SPACE_MARGIN = 256 * 2**20  # leave this much free beyond the file itself
 _HASH_BLOCK = 8 * 2**20
 # huggingface-hub streams in 10 MiB pieces; writes, progress and pause happen per piece, so
-# on a slow line Pause would take seconds. 1 MiB pieces keep it under a second at 1 MB/s.
-CHUNK_SIZE = 2**20
+# on a slow line Pause would take many seconds. 256 KiB: a quarter second at 1 MB/s.
+CHUNK_SIZE = 256 * 2**10
 
 
 class DownloadError(Exception):
@@ -145,12 +145,21 @@ def download(repo_id: str, filename: str, models_dir: Path, *, revision: str = "
     if dest.exists():
         return dest, None
     remote = resolve(repo_id, filename, revision)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(dest):
+        return _download_locked(remote, dest, revision, on_progress, should_stop)
+
+
+def _download_locked(remote: RemoteFile, dest: Path, revision: str, on_progress,
+                     should_stop) -> tuple[Path, str | None]:
+    filename = remote.filename
+    if dest.exists():  # another process finished it while this one waited for the lock
+        return dest, None
     done, previous = partial_state(dest)
     if done and (previous is None or (previous.sha256, previous.size) != (remote.sha256, remote.size)
                  or done > remote.size):
         discard_partial(dest)  # the remote file changed since the pause: start over
         done = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
     _check_space(dest.parent, remote.size - done)
     _identity_path(dest).write_text(json.dumps(asdict(remote)))
 
@@ -184,7 +193,7 @@ def download(repo_id: str, filename: str, models_dir: Path, *, revision: str = "
     if got != remote.size:
         raise DownloadError(f"{filename} arrived incomplete ({got:,} of {remote.size:,} bytes). "
                             "Resume it to fetch the rest.")
-    digest = hasher.hexdigest()
+    digest = sink.hasher.hexdigest()
     if remote.sha256 and digest != remote.sha256:
         discard_partial(dest)
         raise ChecksumMismatch(f"{filename} did not match its published checksum, so it was "
@@ -219,14 +228,14 @@ class _HashingSink:
     """The file object `http_get` writes to: hashes, meters and honours a stop request."""
 
     def __init__(self, fh, hasher, start: int, meter: _Meter, should_stop) -> None:
-        self._fh, self._hasher, self._start = fh, hasher, start
+        self._fh, self.hasher = fh, hasher
         self._meter, self._should_stop = meter, should_stop
         self._written = start
 
     def write(self, chunk: bytes) -> int:
         _stop_if_asked(self._should_stop)
         self._fh.write(chunk)
-        self._hasher.update(chunk)
+        self.hasher.update(chunk)
         self._written += len(chunk)
         self._meter.update(self._written)
         return len(chunk)
@@ -240,7 +249,7 @@ class _HashingSink:
             raise DownloadError("The server restarted the download part-way; try again.")
         self._fh.seek(0)
         self._fh.truncate()
-        self._hasher.__init__()  # type: ignore[misc]  # a fresh sha256: the file restarts
+        self.hasher = hashlib.sha256()  # the file restarts, and so does its hash
         self._written = 0
         return 0
 
@@ -276,6 +285,34 @@ class _Meter:
         if now - t0 > 0.2:
             speed = (done - d0) / (now - t0)
         self._callback(Progress(done, self._total, speed))
+
+
+class _exclusive:
+    """One download of a file at a time, across processes (the window and `hearth models pull`
+    would otherwise append to the same .part): an OS lock on `<file>.part.lock`."""
+
+    def __init__(self, dest: Path) -> None:
+        self._path = dest.with_name(dest.name + ".part.lock")
+        self._fh = None
+
+    def __enter__(self) -> None:
+        self._fh = open(self._path, "a+b")
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(self._fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._fh.close()
+            raise DownloadError(f"{self._path.name[:-len('.part.lock')]} is already being "
+                                "downloaded (by another Hearth window or `hearth models pull`).") from exc
+
+    def __exit__(self, *exc_info) -> None:
+        self._fh.close()  # closing releases the lock; the empty file stays (unlinking would race)
 
 
 def _check_space(folder: Path, needed: int) -> None:

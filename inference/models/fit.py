@@ -24,6 +24,9 @@ class Verdict(str, Enum):
     WONT_FIT = "won't fit"
 
 
+# Architectures without a KV cache (their recurrent state is small next to the weights).
+_RECURRENT = {"mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"}
+
 # Layers that use a sliding window, as a fraction of all layers (llama.cpp's swa patterns).
 _SWA_SHARE = {"gpt-oss": 1 / 2, "gemma2": 1 / 2, "gemma3": 5 / 6, "gemma3n": 4 / 5, "cohere2": 3 / 4}
 
@@ -35,7 +38,7 @@ class ModelShape:
 
     n_layers: int
     n_embd: int
-    n_head_kv: int
+    n_head_kv: int | tuple[int, ...]  # per layer for hybrids; 0 for a recurrent layer (no KV)
     key_length: int
     value_length: int
     n_vocab: int
@@ -48,27 +51,38 @@ class ModelShape:
     def weight_bytes(self) -> int:
         return self.other_bytes + sum(self.layer_bytes)
 
+    def kv_heads(self, layer: int) -> int:
+        heads = self.n_head_kv
+        return heads if isinstance(heads, int) else (heads[layer] if layer < len(heads) else 0)
+
     @classmethod
     def from_gguf(cls, info: GGUFInfo) -> ModelShape:
         arch, meta = info.architecture, info.metadata
 
         def number(key: str, default: int = 0) -> int:
             value = meta.get(f"{arch}.{key}", default)
-            if isinstance(value, list):  # per-layer values (some hybrids): the largest bounds memory
+            if isinstance(value, list):
                 value = max(value) if value else default
             return int(value or default)
 
         n_layers = number("block_count") or len(info.layer_bytes)
         n_embd = number("embedding_length")
-        n_head = number("attention.head_count", 1) or 1
-        head_dim = n_embd // n_head if n_embd else 0
+        n_head = number("attention.head_count")
+        head_dim = n_embd // n_head if n_head else 0
+        kv = meta.get(f"{arch}.attention.head_count_kv", n_head)
+        if isinstance(kv, list):  # per layer (hybrids): 0 marks a recurrent layer
+            n_head_kv: int | tuple[int, ...] = tuple(int(h) for h in kv)
+        else:
+            n_head_kv = int(kv or 0)
+        if arch in _RECURRENT or not n_head:  # state-space / RWKV: a small fixed state, no KV
+            n_head_kv = 0
         vocab = meta.get("tokenizer.ggml.tokens")
         n_vocab = number("vocab_size") or (len(vocab) if isinstance(vocab, list) else int(vocab or 0))
         window = number("attention.sliding_window")
         return cls(
             n_layers=n_layers,
             n_embd=n_embd,
-            n_head_kv=number("attention.head_count_kv", n_head),
+            n_head_kv=n_head_kv,
             key_length=number("attention.key_length", head_dim),
             value_length=number("attention.value_length", head_dim),
             n_vocab=n_vocab,
@@ -101,12 +115,12 @@ class Fit:
         return -1 if self.all_on_gpu else self.gpu_layers
 
 
-def kv_bytes_per_layer(shape: ModelShape, n_ctx: int, *, swa: bool, swa_full: bool,
+def kv_bytes_per_layer(shape: ModelShape, layer: int, n_ctx: int, *, swa: bool, swa_full: bool,
                        n_ubatch: int) -> int:
     cells = n_ctx
     if swa and not swa_full:  # llama.cpp keeps window + one batch of cells for those layers
         cells = min(n_ctx, shape.sliding_window + n_ubatch)
-    return cells * shape.n_head_kv * (shape.key_length + shape.value_length) * F16
+    return cells * shape.kv_heads(layer) * (shape.key_length + shape.value_length) * F16
 
 
 def compute_bytes(shape: ModelShape, n_ubatch: int) -> int:
@@ -119,7 +133,7 @@ def estimate(shape: ModelShape, n_ctx: int, machine: Machine, *, n_ubatch: int =
              swa_full: bool = True, gpu_layers: int | None = None) -> Fit:
     """Memory needed at `n_ctx` and where it goes. `gpu_layers` None: as many as fit."""
     n_ubatch = min(n_ubatch, n_ctx)
-    kv = [kv_bytes_per_layer(shape, n_ctx, swa=i < shape.swa_layers, swa_full=swa_full,
+    kv = [kv_bytes_per_layer(shape, i, n_ctx, swa=i < shape.swa_layers, swa_full=swa_full,
                              n_ubatch=n_ubatch) for i in range(shape.n_layers)]
     compute = compute_bytes(shape, n_ubatch)
     weights = shape.weight_bytes
@@ -127,6 +141,15 @@ def estimate(shape: ModelShape, n_ctx: int, machine: Machine, *, n_ubatch: int =
     head = shape.other_bytes // 2
     per_layer = [w + k for w, k in zip(shape.layer_bytes, kv)]
 
+    if machine.backend == "gpu":
+        # Offload works but the GPU's memory is unknown (no NVML: AMD, Intel, Vulkan builds):
+        # put every layer there, as llama.cpp does by default, and judge RAM only.
+        layers = shape.n_layers if gpu_layers is None else max(0, min(gpu_layers, shape.n_layers))
+        all_on_gpu = layers == shape.n_layers
+        total = weights + sum(kv) + compute
+        gpu = sum(per_layer[shape.n_layers - layers:]) + (compute + head if layers else 0)
+        verdict, reason = _judge(total, total - gpu, layers, shape.n_layers, machine)
+        return Fit(weights, sum(kv), compute, layers, all_on_gpu, gpu, total - gpu, verdict, reason)
     if machine.backend == "cpu" or machine.gpu_budget <= 0:
         layers = 0
     elif gpu_layers is not None:
@@ -158,7 +181,9 @@ def _judge(total: int, ram: int, layers: int, n_layers: int, machine: Machine) -
             "would push the machine into swap. Choose a smaller context or model, or close "
             "other apps.")
     placement = ""
-    if machine.backend != "cpu" and machine.gpu_budget > 0:
+    if machine.backend == "gpu":
+        placement = " on the GPU (its free memory is unknown to Hearth)"
+    elif machine.backend != "cpu" and machine.gpu_budget > 0:
         placement = (" all on the GPU" if layers == n_layers else
                      f" {layers} of {n_layers} layers on the GPU (the rest runs slower on the CPU)")
     verdict = Verdict.TIGHT if ram > 0.85 * available else Verdict.FITS

@@ -24,7 +24,8 @@ class GPU:
 class Machine:
     ram_total: int
     ram_available: int  # what can be had without swapping (psutil's "available")
-    backend: str  # "cuda", "metal" or "cpu": where llama.cpp will put offloaded layers
+    # "cuda", "metal", "gpu" (offload works, memory unknown: AMD, Intel, Vulkan) or "cpu"
+    backend: str
     gpus: tuple[GPU, ...] = field(default_factory=tuple)
     # Apple Silicon: the GPU shares RAM, up to a working-set limit macOS sets.
     unified: bool = False
@@ -54,7 +55,7 @@ def probe(offload_supported: bool | None = None) -> Machine:
     gpus = _nvidia_gpus() if offload_supported else ()
     if gpus:
         return Machine(vm.total, vm.available, "cuda", gpus, gpu_budget=sum(g.free for g in gpus))
-    return Machine(vm.total, vm.available, "cpu")
+    return Machine(vm.total, vm.available, "gpu" if offload_supported else "cpu")
 
 
 def _llama_offload_supported() -> bool:
