@@ -65,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         QtWidgets.QMessageBox.warning(None, "Hearth", "Hearth is already running with this data "
                                       f"folder ({data_dir}), but it does not answer.")
         return 1
-    from resources import read_text
-
-    app.setStyleSheet(read_text("style.qss"))
     store = Store()
+    from . import preferences, theme
+
+    theme.apply(app, preferences.load(store).theme)
+    app.styleHints().colorSchemeChanged.connect(  # the system switched light/dark
+        lambda _scheme: preferences.load(store).theme == "system" and window.apply_theme("system"))
     interrupted = store.messages.mark_interrupted()
     if interrupted:
         log.info("%d answer(s) were cut off when Hearth last closed; kept and marked", interrupted)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from storage import Store
 
-from . import model_library
+from . import model_library, preferences, theme
 from .banner import Banner
 from .chat.composer import Composer
 from .chat.controller import ChatController
@@ -15,6 +15,7 @@ from .models.downloads import DownloadManager
 from .models.manager import ModelManager
 from .models.welcome import WelcomePage
 from .qt import Qt, QtGui, QtWidgets
+from .settings_dialog import SettingsDialog
 from .sidebar import Sidebar
 
 OPEN_MODEL = "Open model…"
@@ -35,6 +36,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
         self._manager: ModelManager | None = None
+        self._settings_dialog: SettingsDialog | None = None
         self._banner_action = None  # what the banner's button does now
 
         right = QtWidgets.QWidget()
@@ -79,6 +81,10 @@ class MainWindow(QtWidgets.QMainWindow):
         new = file_menu.addAction("New chat", self.controller.new_conversation)
         new.setShortcut(QtGui.QKeySequence.StandardKey.New)
         file_menu.addSeparator()
+        settings = file_menu.addAction("Settings…", self.show_settings)
+        settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
+        settings.setShortcuts([QtGui.QKeySequence.StandardKey.Preferences, QtGui.QKeySequence("Ctrl+,")])
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit", self.close)
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
         models_menu = self.menuBar().addMenu("&Models")
@@ -110,6 +116,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.model_progress.connect(self._on_model_progress)
         c.prefs_applied.connect(lambda prefs: self.composer.set_effort(prefs.effort))
         self.welcome.model_chosen.connect(self.use_model)
+        self.welcome.download_panel.finished.connect(self._on_download_finished)
         self.welcome.open_file_requested.connect(self.choose_model)
         self.welcome.add_folder_requested.connect(self.add_model_folder)
         c.stats_changed.connect(self._on_stats)
@@ -142,6 +149,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.open_model(path)
         self.show_chat()
 
+    def _on_download_finished(self, path: str) -> None:
+        """A download finished in the background: use it now only if that interrupts nothing."""
+        if self.controller.model is None and self.controller.loading_path is None:
+            self.use_model(path)
+        else:
+            self._show_banner(f"{Path(path).name} is downloaded and verified.", "info",
+                              "Switch to it", lambda: self.use_model(path))
+
     def choose_model(self) -> None:
         start = str(Path(self.controller.model.path).parent) if self.controller.model else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -157,6 +172,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self.welcome.refresh()
             if self._manager is not None and self._manager.isVisible():
                 self._manager.refresh()
+
+    def show_settings(self) -> None:
+        dialog = SettingsDialog(self.store, self)
+        dialog.applied.connect(self.apply_preferences)
+        dialog.open()
+        self._settings_dialog = dialog  # kept for tests and so it is not collected while open
+
+    def apply_preferences(self, prefs: preferences.Preferences) -> None:
+        self.controller.hide_reasoning = prefs.hide_reasoning
+        self.apply_theme(prefs.theme)
+
+    def apply_theme(self, choice: str) -> None:
+        app = QtWidgets.QApplication.instance()
+        theme.apply(app, choice)
+        # Answers carry colours in their HTML (code highlighting): paint them again.
+        self.controller.open_conversation(self.controller.conversation_id)
 
     def show_model_manager(self) -> None:
         if self._manager is None:
@@ -190,6 +221,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_model_changed(self, info) -> None:
         if info is None:
             self.model_label.setText("No model")
+            self.setWindowTitle("Hearth")
+            self._show_no_model()  # replaced at once by a failure's message, if there is one
             return
         self.banner.hide()
         self.model_label.setText(info.name)

@@ -16,7 +16,7 @@ from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import Store
 from storage.model_files import sha256_file
 
-from .. import model_library
+from .. import model_library, preferences
 from ..qt import QObject, QTimer, Signal
 from ..turns import TurnRequest, TurnResult
 from ..workers import EventBuffer, InferenceThread, Job, ModelInfo
@@ -67,6 +67,7 @@ class ChatController(QObject):
         self.loading_path: str | None = None
         self.sampling: Sampling = GPT_OSS_DEFAULT  # the settings dialog (a later issue) sets it
         self.instructions: str | None = None
+        self.hide_reasoning = preferences.load(store).hide_reasoning
         self._delete_after_turn: int | None = None
 
     # -- models --------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ class ChatController(QObject):
         self.loading_path = path
         self.model_loading.emit(path)
         if options is None:
-            options = prefs.load_options(allow_swap=allow_swap)
+            options = model_library.load_options(self.store, path, allow_swap=allow_swap)
         self._inference.load_model(path, options)
 
     def unload_model(self) -> None:
@@ -162,7 +163,8 @@ class ChatController(QObject):
                         self._stream_widget = self._new_stream_widget()
                         continue
                     self.view.add(AssistantMessage.from_saved(
-                        m.content, m.reasoning, m.status, m.stats, m.error, m.effort))
+                        m.content, m.reasoning, m.status, m.stats, m.error, m.effort,
+                        hide_reasoning=self.hide_reasoning))
         self.conversation_opened.emit(conversation_id or 0)
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
@@ -215,7 +217,7 @@ class ChatController(QObject):
             self._cancel.set()
 
     def _new_stream_widget(self) -> AssistantMessage:
-        widget = AssistantMessage()
+        widget = AssistantMessage(hide_reasoning=self.hide_reasoning)
         if self._stream_text["reasoning"]:
             widget.append_reasoning(self._stream_text["reasoning"])
         if self._stream_text["answer"]:

@@ -97,8 +97,9 @@ def _duration(seconds: float) -> str:
 
 
 class AssistantMessage(QtWidgets.QFrame):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, hide_reasoning: bool = False) -> None:
         super().__init__(parent)
+        self._hide_reasoning = hide_reasoning  # the setting: the text is kept, never shown
         self.setObjectName("assistantMessage")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
@@ -119,11 +120,11 @@ class AssistantMessage(QtWidgets.QFrame):
         return self._answer
 
     def append_reasoning(self, text: str) -> None:
-        self.reasoning.show()
+        self.reasoning.setVisible(not self._hide_reasoning)
         self.reasoning.append(text)
 
     def append_answer(self, text: str) -> None:
-        if not self._answer and not self.reasoning.isHidden() and self.reasoning.is_open:
+        if not self._answer and self.reasoning.text and self.reasoning.seconds is None:
             self.reasoning.fold()
         self._answer += text
         self.answer.setText(to_html(self._answer))  # only this message re-renders
@@ -132,7 +133,7 @@ class AssistantMessage(QtWidgets.QFrame):
                effort: str | None = None) -> None:
         self.status = status
         stats = stats or {}
-        if not self.reasoning.isHidden() and self.reasoning.seconds is None:
+        if self.reasoning.text and self.reasoning.seconds is None:
             self.reasoning.fold(stats.get("reasoning_s"))
         parts = []
         if status in STATUS_NOTES:
@@ -149,8 +150,9 @@ class AssistantMessage(QtWidgets.QFrame):
 
     @classmethod
     def from_saved(cls, answer: str, reasoning: str, status: str, stats: dict | None,
-                   error: str | None, effort: str | None) -> "AssistantMessage":
-        widget = cls()
+                   error: str | None, effort: str | None, *,
+                   hide_reasoning: bool = False) -> "AssistantMessage":
+        widget = cls(hide_reasoning=hide_reasoning)
         if reasoning:
             widget.append_reasoning(reasoning)
             widget.reasoning.fold((stats or {}).get("reasoning_s"))
