@@ -39,6 +39,11 @@ def is_dark() -> bool:
     return _dark
 
 
+def colour(name: str) -> str:
+    """A named colour of the theme in use, for the few places a stylesheet cannot reach."""
+    return (DARK if _dark else LIGHT)[name]
+
+
 def system_prefers_dark(app: QtWidgets.QApplication) -> bool:
     return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
 

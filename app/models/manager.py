@@ -9,7 +9,7 @@ from inference.chat_format import EFFORTS
 from inference.models.catalog import RECOMMENDED
 from storage import Store
 
-from .. import model_library
+from .. import model_library, theme
 from ..chat.controller import ChatController
 from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal
 from ..units import format_bytes
@@ -181,7 +181,7 @@ class ModelManager(QtWidgets.QDialog):
             item.setToolTip(5, m.error or (fit.reason if fit else ""))
             if m.error:
                 for column in range(len(COLUMNS)):
-                    item.setForeground(column, QtGui.QBrush(QtGui.QColor("#b3261e")))
+                    item.setForeground(column, QtGui.QBrush(QtGui.QColor(theme.colour("error"))))
             self.tree.addTopLevelItem(item)
             if selected is not None and Path(selected.path) == Path(m.path):
                 self.tree.setCurrentItem(item)

@@ -1,0 +1,54 @@
+"""The Settings dialog: choices saved, applied at once (theme, hidden reasoning) and used by the
+next model load (context size, GPU offload, effort)."""
+
+from __future__ import annotations
+
+from app import preferences
+from app.chat.messages import AssistantMessage
+from app.qt import QtGui, QtWidgets
+
+from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+
+
+def test_settings_are_saved_applied_and_used_by_the_next_load(qtbot, window, tiny_gpt_oss):
+    app = QtWidgets.QApplication.instance()
+    try:
+        window.show_settings()
+        dialog = window._settings_dialog
+        dialog.theme.setCurrentIndex(2)  # Dark
+        dialog.effort.setCurrentIndex(2)  # High
+        dialog.n_ctx.setValue(2048)
+        dialog.gpu.setCurrentIndex(2)  # CPU only
+        dialog.hide_reasoning.setChecked(True)
+        dialog.accept()
+        saved = preferences.load(window.store)
+        assert (saved.theme, saved.effort, saved.n_ctx, saved.gpu_layers, saved.hide_reasoning) == (
+            "dark", "high", 2048, 0, True)
+        assert app.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 80
+
+        info = load(qtbot, window, tiny_gpt_oss)
+        assert info.n_ctx == 2048  # a model without its own settings takes the defaults
+        assert window.composer.effort_name == "high"
+        window.controller.sampling = HARMONY
+        send(qtbot, window, "Think about it")
+        answer = [w for w in window.chat_view.messages() if isinstance(w, AssistantMessage)][-1]
+        assert answer.reasoning.text and answer.reasoning.isHidden()  # kept, not shown
+    finally:
+        window.apply_theme("light")
+    assert app.palette().color(QtGui.QPalette.ColorRole.Window).lightness() > 200
+
+
+def test_bad_preferences_in_the_database_fall_back_to_defaults(store):
+    store.settings.set(preferences.KEY, {"effort": "maximum", "n_ctx": "lots"})
+    assert preferences.load(store) == preferences.Preferences()
+
+
+def test_every_colour_in_the_stylesheet_exists_in_both_themes():
+    import re
+
+    from app import theme
+    from resources import read_text
+
+    used = set(re.findall(r"@([A-Za-z]+)", read_text("style.qss")))
+    assert used and used <= set(theme.LIGHT) and used <= set(theme.DARK)
+    assert set(theme.LIGHT) == set(theme.DARK)
