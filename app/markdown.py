@@ -1,43 +1,358 @@
-"""Markdown to the HTML subset Qt's rich text understands, safely.
+"""A model's Markdown answer as the HTML subset Qt's rich text understands, safely and fast.
 
-Raw HTML in a model's answer is shown as text, never interpreted (`html=False`), and images
-become links: rendering them could fetch a remote resource, and nothing leaves the machine
-unless the user clicks.
+Qt's QLabel is not a browser: it ignores classes, knows little CSS and paints no background on
+<pre>. So a code block is a tinted table (a header row with its language and a Copy link, then
+the code in inline Pygments colours), task boxes are glyphs and math becomes Unicode text.
+
+Safety: raw HTML in an answer is shown as text (`html=False`), images become links (rendering
+them would fetch a remote resource), and only http(s) and mailto URLs become links at all.
+
+Speed: the widget re-renders the whole growing answer for every streamed token, about 60 times
+a second. So the parser is built once, and each top-level block's HTML is cached once a block
+follows it: per token, only the block still growing is parsed and highlighted again.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore, block, normalize
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.tasklists import tasklists_plugin
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.styles import get_style_by_name
+from pygments.util import ClassNotFound
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
+from pylatexenc.latex2text import get_default_latex_context_db as l2t_context
+from pylatexenc.latexwalker import LatexWalker
+from pylatexenc.latexwalker import get_default_latex_context_db as walker_context
+from pylatexenc.macrospec import LatexContextDb, MacroSpec
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-_md.enable(["table", "strikethrough"])
+_STYLES = {False: get_style_by_name("default"), True: get_style_by_name("github-dark")}
+# A grey tint rather than a colour reads as a box on both the light and the dark window; the
+# code header is two layers of it.
+_TINT = "background-color:rgba(128,128,128,0.12)"
+# Qt paints a cell's background again under the cell's text; a transparent span avoids that.
+_UNSHADED = "background-color:transparent"
+_MUTED = "color:#8a8680"
+_LINK_RE = re.compile(r"(?i)(https?|mailto):")
 
 
-def _image_as_link(tokens, idx, options, env):
+def to_html(text: str, *, dark: bool = False) -> str:
+    """The answer as rich text; code colours suit a dark window when `dark`. Each code block
+    carries a `copy:N` link, N indexing `code_blocks(text)`."""
+    tokens, src, env = _blocks(text)
+    if env or "^[" in text:  # link references or footnotes tie the blocks together
+        return _render(src, 0, dark)
+    # Each top-level block renders on its own, so a streamed answer re-renders only its last
+    # block: the ones before it come from the cache, the growing one is never cached.
+    # Lines with their newlines; str.splitlines would also split at \f, \u2028 and others.
+    lines, parts, code_index = re.split(r"(?<=\n)", src), [], 0
+    for token in tokens:
+        if token.level == 0 and token.map and token.nesting >= 0:
+            parts.append(("".join(lines[token.map[0]:token.map[1]]), code_index))
+        code_index += token.type in _CODE
+    return "".join([_render_cached(source, first, dark) for source, first in parts[:-1]]
+                   + [_render(source, first, dark) for source, first in parts[-1:]])
+
+
+def code_blocks(text: str) -> list[str]:
+    """The raw code of each fenced or indented block, in the order `to_html` numbers them."""
+    return [_raw(token.content) for token in _blocks(text)[0] if token.type in _CODE]
+
+
+_CODE = ("fence", "code_block")
+
+
+def _blocks(text: str) -> tuple[list[Token], str, dict]:
+    """Block-level tokens only (the cheap half of parsing), the normalised source and the env,
+    which holds link reference definitions and footnotes."""
+    state = StateCore(text, _md, {})
+    normalize(state)
+    block(state)
+    return state.tokens, state.src, state.env
+
+
+def _render(source: str, first_code_index: int, dark: bool) -> str:
+    return _md.render(source, {"dark": dark, "code_blocks": first_code_index})
+
+
+_render_cached = lru_cache(maxsize=1024)(_render)
+
+
+def _raw(content: str) -> str:
+    return content.removesuffix("\n")  # the newline before the closing fence
+
+
+# --- code blocks ------------------------------------------------------------------------------
+
+def _render_code(self, tokens, idx, options, env) -> str:
+    token = tokens[idx]
+    index = env["code_blocks"]
+    env["code_blocks"] = index + 1
+    language = token.info.split(maxsplit=1)[0].lower() if token.info.strip() else ""
+    if _lexer(language) is None:
+        language = "text"
+    body = _highlight(_raw(token.content), language, env["dark"])
+    label = html.escape(language)
+    return (f'<table width="100%" cellspacing="0" cellpadding="8" '
+            f'style="{_TINT}; margin-top:8px; margin-bottom:8px"><tr>'
+            f'<td style="{_TINT}"><span style="{_UNSHADED}; {_MUTED}">{label}</span></td>'
+            f'<td align="right" style="{_TINT}"><a href="copy:{index}" '
+            f'style="{_UNSHADED}; {_MUTED}; text-decoration:none">Copy</a></td></tr>'
+            f'<tr><td colspan="2"><pre style="margin:0; white-space:pre-wrap">{body}</pre>'
+            '</td></tr></table>\n')
+
+
+@lru_cache(maxsize=64)
+def _lexer(language: str) -> Lexer | None:
+    try:
+        return get_lexer_by_name(language, stripnl=False) if language else None
+    except ClassNotFound:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _highlight(code: str, language: str, dark: bool) -> str:
+    lexer = _lexer(language)
+    if lexer is None:
+        return html.escape(code, quote=False)
+    runs: list[list[str]] = []  # [css, text]: neighbours of one style share a span
+    for ttype, value in lexer.get_tokens(code):
+        css = _css(ttype, dark)
+        if runs and (runs[-1][0] == css or value.isspace()):  # spaces show no colour
+            runs[-1][1] += value
+        else:
+            runs.append([css, value])
+    if runs:  # the lexer ends the code with a newline
+        runs[-1][1] = runs[-1][1].removesuffix("\n")
+    return "".join(f'<span style="{css}">{html.escape(value, quote=False)}</span>' if css
+                   else html.escape(value, quote=False) for css, value in runs)
+
+
+@cache
+def _css(ttype, dark: bool) -> str:
+    style = _STYLES[dark]
+    while not style.styles_token(ttype):
+        ttype = ttype.parent
+    spec = style.style_for_token(ttype)
+    return "".join([f"color:#{spec['color']};" if spec["color"] else "",
+                    "font-weight:bold;" if spec["bold"] else "",
+                    "font-style:italic;" if spec["italic"] else ""])
+
+
+# --- math -------------------------------------------------------------------------------------
+
+def _render_math_inline(self, tokens, idx, options, env) -> str:
+    return f"<i>{_math(tokens[idx].content)}</i>"
+
+
+def _render_math_block(self, tokens, idx, options, env) -> str:
+    return f'<p align="center"><i>{_math(tokens[idx].content)}</i></p>\n'
+
+
+@lru_cache(maxsize=512)
+def _math(latex: str) -> str:
+    """LaTeX as escaped Unicode text, or the source itself when it does not parse."""
+    try:
+        nodes, _, _ = LatexWalker(_scripts(latex), latex_context=_WALKER_MACROS,
+                                  tolerant_parsing=False).get_latex_nodes()
+        text = _latex_text.nodelist_to_text(nodes).strip()
+    except Exception:  # noqa: BLE001 - pylatexenc raises assorted errors on malformed input
+        text = latex.strip()
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
+_SUPERSCRIPTS = dict(zip("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ"))
+_SUBSCRIPTS = dict(zip("0123456789+-=()aeoxhklmnpstijruv", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥ"))
+_SCRIPT_RE = re.compile(r"(?<!\\)([\^_])(?:\{([^{}]*)\}|(\\[A-Za-z]+|[^\s{}\\(]))")
+
+
+def _scripts(latex: str) -> str:
+    """x^2 → x², a_{ij} → aᵢⱼ where Unicode has the characters; else x^{n+k} → x^(n+k).
+    Innermost first, so e^{-x^2} → e^(-x²)."""
+    def replace(match: re.Match[str]) -> str:
+        mark, body = match[1], (match[2] if match[2] is not None else match[3]).strip()
+        table = _SUPERSCRIPTS if mark == "^" else _SUBSCRIPTS
+        if body and all(char in table for char in body):
+            return "{}" + "".join(table[char] for char in body)  # {}: \sum_1 must not read \sum₁
+        if len(body) <= 1 or re.fullmatch(r"\\[A-Za-z]+", body):
+            return f"{mark}{body}"
+        return f"{mark}({body})"
+
+    while (replaced := _SCRIPT_RE.sub(replace, latex)) != latex:
+        latex = replaced
+    return latex
+
+
+def _fraction(node, l2tobj) -> str:
+    numerator, denominator = node.nodeargd.argnlist[-2:]
+    return f"{_grouped(_arg_text(numerator, l2tobj))}/{_grouped(_arg_text(denominator, l2tobj))}"
+
+
+def _sqrt(node, l2tobj) -> str:
+    index, radicand = node.nodeargd.argnlist[-2:]
+    degree = "".join(_SUPERSCRIPTS.get(char, char) for char in _arg_text(index, l2tobj))
+    return f"{degree}√{_grouped(_arg_text(radicand, l2tobj))}"
+
+
+def _arg_text(arg, l2tobj) -> str:
+    return l2tobj.nodelist_to_text([arg]).strip() if arg is not None else ""
+
+
+def _grouped(text: str) -> str:
+    """Parenthesised when an operator outside brackets would make a/b ambiguous."""
+    depth = 0
+    for char in text:
+        depth += (char in "([{") - (char in ")]}")
+        if depth == 0 and char in "+-−±=<>,/ ":
+            return f"({text})"
+    return text
+
+
+def _latex_converter() -> tuple[LatexNodes2Text, LatexContextDb]:
+    """pylatexenc's converter and parser context, plus macros models write that it lacks (it
+    drops unknown ones, which suits \\left, \\big, \\displaystyle and the like)."""
+    fractions = ("frac", "dfrac", "tfrac", "cfrac")
+    walker_macros = walker_context()
+    walker_macros.add_context_category("hearth", prepend=True, macros=[
+        *(MacroSpec(name, "{{") for name in (*fractions, "binom")), MacroSpec("pmod", "{")])
+    symbols = {"ne": "≠", "neg": "¬", "land": "∧", "lor": "∨", "implies": "⟹", "iff": "⟺",
+               "Re": "ℜ", "Im": "ℑ", "bot": "⊥", "models": "⊨", "checkmark": "✓",
+               "binom": "C(%(1)s, %(2)s)", "pmod": " (mod %s)",
+               **{name: name for name in ("det", "gcd", "arg", "deg", "dim", "ker", "Pr")}}
+    text_macros = l2t_context()
+    text_macros.add_context_category("hearth", prepend=True, macros=[
+        *(MacroTextSpec(name, simplify_repl=_fraction) for name in fractions),
+        MacroTextSpec("sqrt", simplify_repl=_sqrt),
+        *(MacroTextSpec(name, simplify_repl=text) for name, text in symbols.items())])
+    converter = LatexNodes2Text(latex_context=text_macros, math_mode="text",
+                                strict_latex_spaces="based-on-source")
+    return converter, walker_macros
+
+
+_latex_text, _WALKER_MACROS = _latex_converter()
+
+
+def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
+    r"""`\(…\)` inline, and `\[…\]` written inside a paragraph."""
+    opener = state.src[state.pos:state.pos + 2]
+    if opener not in ("\\(", "\\["):
+        return False
+    closer = "\\)" if opener == "\\(" else "\\]"
+    end = state.src.find(closer, state.pos + 2)
+    if end <= state.pos + 2:
+        return False
+    if not silent:
+        token = state.push("math_inline", "math", 0)
+        token.content = state.src[state.pos + 2:end]
+        token.markup = opener
+    state.pos = end + 2
+    return True
+
+
+_DISPLAY_MATH = {"$$": "$$", "\\[": "\\]"}
+
+
+def _display_math(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    r"""`$$…$$` or `\[…\]` starting a line, on one line or over several without a blank one."""
+    if state.is_code_block(start):
+        return False
+    first = _line(state, start)
+    closer = _DISPLAY_MATH.get(first[:2])
+    if closer is None:
+        return False
+    last = start
+    if len(first) < 4 or not first.endswith(closer):
+        if closer in first[2:]:
+            return False  # closed mid-line: math inside a paragraph
+        last += 1
+        while (last < end and not state.isEmpty(last) and state.sCount[last] >= state.blkIndent
+               and not _line(state, last).endswith(closer)):
+            last += 1
+        if last >= end or state.isEmpty(last) or state.sCount[last] < state.blkIndent:
+            return False
+    if not silent:
+        token = state.push("math_block", "math", 0)
+        token.block = True
+        token.content = state.getLines(start, last + 1, state.blkIndent, False).strip()[2:-2]
+        token.markup = first[:2]
+        token.map = [start, last + 1]
+    state.line = last + 1
+    return True
+
+
+def _line(state: StateBlock, line: int) -> str:
+    return state.src[state.bMarks[line] + state.tShift[line]:state.eMarks[line]].rstrip()
+
+
+# --- the rest of the Markdown -----------------------------------------------------------------
+
+def _render_inline_code(self, tokens, idx, options, env) -> str:
+    return f'<code style="{_TINT}">{html.escape(tokens[idx].content)}</code>'
+
+
+def _render_image(self, tokens, idx, options, env) -> str:
     token = tokens[idx]
     src = html.escape(token.attrGet("src") or "", quote=True)
-    alt = html.escape(token.content or src)
-    return f'<a href="{src}">[image: {alt}]</a>'
+    return f'<a href="{src}">[image: {html.escape(token.content or src)}]</a>'
 
 
-_md.add_render_rule("image", _image_as_link)
-
-# Qt's rich text has no CSS for <pre> backgrounds on QLabel; a table cell gives the code block
-# its shaded box, which reads as a code block in every theme.
-_CODE_STYLE = "background-color: rgba(127,127,127,0.15); font-family: monospace;"
+def _render_checkbox(self, tokens, idx, options, env) -> str:
+    # html=False means the only raw HTML token is the task-list plugin's <input> checkbox.
+    return "☑" if "checked" in tokens[idx].content else "☐"
 
 
-def _fence(tokens, idx, options, env):
-    code = html.escape(tokens[idx].content.rstrip("\n"))
-    return (f'<table width="100%" cellpadding="8" style="{_CODE_STYLE}"><tr><td>'
-            f'<pre style="margin:0">{code}</pre></td></tr></table>')
+def _render_bullet_list(self, tokens, idx, options, env) -> str:
+    if tokens[idx].attrGet("class") == "contains-task-list":
+        return '<ul style="list-style-type:none">\n'
+    return "<ul>\n"
 
 
-_md.add_render_rule("fence", _fence)
-_md.add_render_rule("code_block", _fence)
+_TABLE = ('<table border="1" cellspacing="0" cellpadding="6" '
+          'style="border-collapse:collapse; border-color:#8a8680">\n')
 
 
-def to_html(text: str) -> str:
-    return _md.render(text)
+def _build() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.validateLink = lambda url: _LINK_RE.match(url) is not None
+    md.use(tasklists_plugin)
+    md.use(footnote_plugin)
+    # Not "$5 and $10": math needs no space inside the dollars and no digit outside them.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.inline.ruler.before("escape", "bracket_math", _bracket_math_inline)
+    # The plugin's $$ block cannot end a paragraph ("so:\n$$…"); ours can, and reads \[…\] too.
+    md.disable("math_block")
+    md.block.ruler.before("fence", "display_math", _display_math,
+                          {"alt": ["paragraph", "reference", "blockquote", "list"]})
+    rules = {
+        "fence": _render_code, "code_block": _render_code,
+        "math_inline": _render_math_inline, "math_inline_double": _render_math_inline,
+        "math_block": _render_math_block,
+        "code_inline": _render_inline_code, "image": _render_image,
+        "html_inline": _render_checkbox,
+        "bullet_list_open": _render_bullet_list,
+        "table_open": lambda *_: _TABLE,
+        # Footnotes as plain numbers: an in-page "#fn1" link would go to the browser.
+        "footnote_ref": lambda self, tokens, idx, options, env:
+            f"<sup>{self.rules['footnote_caption'](tokens, idx, options, env)}</sup>",
+        "footnote_anchor": lambda *_: "",
+        "footnote_block_open": lambda *_: "<hr>\n<ol>\n",
+        "footnote_block_close": lambda *_: "</ol>\n",
+        "footnote_open": lambda *_: "<li>",
+    }
+    for name, rule in rules.items():
+        md.add_render_rule(name, rule)
+    return md
+
+
+_md = _build()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ..markdown import to_html
-from ..qt import Qt, QtWidgets
+from .. import theme
+from ..markdown import code_blocks, to_html
+from ..qt import QtCore, QtGui, Qt, QtWidgets
 
 STATUS_NOTES = {
     "cancelled": "Stopped",
@@ -19,7 +20,7 @@ def _label(rich: bool, object_name: str) -> QtWidgets.QLabel:
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-    label.setOpenExternalLinks(True)  # a link opens in the browser only when clicked
+    label.setOpenExternalLinks(False)  # links are handled: copy:N copies code, others open on click
     label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum)
     return label
 
@@ -106,6 +107,7 @@ class AssistantMessage(QtWidgets.QFrame):
         self.reasoning = ReasoningBlock()
         self.reasoning.hide()
         self.answer = _label(rich=True, object_name="answerText")
+        self.answer.linkActivated.connect(self._on_link)
         self.footer = QtWidgets.QLabel()
         self.footer.setObjectName("messageFooter")
         self.footer.hide()
@@ -119,6 +121,16 @@ class AssistantMessage(QtWidgets.QFrame):
     def answer_text(self) -> str:
         return self._answer
 
+    def _on_link(self, href: str) -> None:
+        """A code block's Copy link copies it; a web link opens in the browser, only on click."""
+        if href.startswith("copy:"):
+            blocks = code_blocks(self._answer)
+            index = int(href[5:]) if href[5:].isdigit() else -1
+            if 0 <= index < len(blocks):
+                QtGui.QGuiApplication.clipboard().setText(blocks[index])
+        elif href.startswith(("http://", "https://", "mailto:")):
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl(href))
+
     def append_reasoning(self, text: str) -> None:
         self.reasoning.setVisible(not self._hide_reasoning)
         self.reasoning.append(text)
@@ -127,7 +139,7 @@ class AssistantMessage(QtWidgets.QFrame):
         if not self._answer and self.reasoning.text and self.reasoning.seconds is None:
             self.reasoning.fold()
         self._answer += text
-        self.answer.setText(to_html(self._answer))  # only this message re-renders
+        self.answer.setText(to_html(self._answer, dark=theme.is_dark()))  # only this message
 
     def finish(self, status: str, stats: dict | None = None, error: str | None = None,
                effort: str | None = None) -> None:
@@ -157,6 +169,6 @@ class AssistantMessage(QtWidgets.QFrame):
             widget.append_reasoning(reasoning)
             widget.reasoning.fold((stats or {}).get("reasoning_s"))
         widget._answer = answer
-        widget.answer.setText(to_html(answer))
+        widget.answer.setText(to_html(answer, dark=theme.is_dark()))
         widget.finish(status, stats, error, effort)
         return widget

@@ -1,0 +1,171 @@
+"""What a model's answer looks like once rendered: Markdown to Qt rich text.
+
+Each test renders some Markdown the way a model writes it and checks what the reader would
+see in the message: tables, code blocks with their label and Copy link, math as text, and
+nothing unsafe (no raw HTML, no fetched images, no script links).
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.chat.messages import AssistantMessage
+from app.markdown import _render_cached, code_blocks, to_html
+from app.qt import QtGui, QtWidgets
+
+PYTHON = '''Here you go:
+
+```python
+def greet(name):
+    if name:
+        return "<script>alert(1)</script>"
+```
+'''
+
+
+def visible_text(html: str) -> str:
+    """The characters the reader sees, without the markup."""
+    document = QtGui.QTextDocument()
+    document.setHtml(html)
+    return document.toPlainText()
+
+
+def test_table_has_header_and_body_cells():
+    html = to_html("| Model | Size |\n|---|---:|\n| gpt-oss | 20B |\n| qwen | 8B |")
+    assert "<table" in html
+    assert re.search(r"<th[^>]*>Model</th>", html) and re.search(r"<td[^>]*>20B</td>", html)
+    assert html.count("<tr>") == 3
+
+
+def test_strikethrough():
+    assert "<s>old price</s>" in to_html("~~old price~~ new price")
+
+
+def test_task_list_shows_boxes_not_form_controls():
+    html = to_html("- [ ] write tests\n- [x] read the spec")
+    assert "☐ write tests" in html and "☑ read the spec" in html
+    assert "<input" not in html
+
+
+def test_footnote_reference_and_definition():
+    html = to_html("Llamas hum.[^1]\n\n[^1]: Mostly when content.")
+    assert "<sup>[1]</sup>" in html
+    assert "Mostly when content." in html.split("<hr>")[1]
+    assert 'href="#' not in html, "an in-page anchor would be sent to the browser"
+
+
+def test_code_block_has_label_copy_link_colours_and_escaped_code():
+    html = to_html(PYTHON)
+    assert ">python</span>" in html
+    assert '<a href="copy:0"' in html and ">Copy</a>" in html
+    assert re.search(r'<span style="color:#[0-9a-fA-F]{6};[^"]*">def\b', html)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'return "<script>alert(1)</script>"' in visible_text(html)
+
+
+def test_code_block_without_a_known_language_is_labelled_text():
+    for fence in ("```\nplain\n```", "```klingon\nplain\n```"):
+        assert ">text</span>" in to_html(fence)
+
+
+def test_copy_links_number_blocks_as_code_blocks_lists_them():
+    text = ("```js\nconst a = 1;\n```\n\nthen, indented:\n\n    keep  the   spaces\n\n"
+            "- in a list:\n\n  ```\n  if x:\n      y()\n  ```\n")
+    html = to_html(text)
+    assert [int(n) for n in re.findall(r'href="copy:(\d+)"', html)] == [0, 1, 2]
+    assert code_blocks(text) == ["const a = 1;", "keep  the   spaces", "if x:\n    y()"]
+    assert code_blocks(PYTHON) == [
+        'def greet(name):\n    if name:\n        return "<script>alert(1)</script>"']
+
+
+def test_inline_math_becomes_unicode_in_italics():
+    html = to_html(r"Energy: $\alpha^2 + \beta_1$, or \(\frac{a+b}{2}\).")
+    assert "<i>α² + β₁</i>" in html and "<i>(a+b)/2</i>" in html
+    assert "$" not in html and "\\" not in html
+
+
+def test_display_math_is_its_own_centred_paragraph():
+    for text in ("So:\n$$\n\\sum_{i=1}^n i\n$$", "So:\n\n\\[\n\\sum_{i=1}^n i\n\\]"):
+        assert '<p align="center"><i>∑ᵢ₌₁ⁿ i</i></p>' in to_html(text)
+
+
+def test_prices_are_not_math():
+    html = to_html("It costs $5 and $10, or US$3 to $4.")
+    assert "<i>" not in html and "$5 and $10" in html
+
+
+def test_broken_latex_shows_its_source():
+    html = to_html(r"Oops $\frac{1$ and \(\end{x}\) and $}{$")
+    assert "<i>\\frac{1</i>" in html and "<i>\\end{x}</i>" in html and "<i>}{</i>" in html
+
+
+def test_math_delimiters_inside_code_stay_code():
+    html = to_html("`$x$ \\(y\\)`\n\n```\n$$z$$ \\[w\\]\n```")
+    assert "<code" in html and "$x$ \\(y\\)</code>" in html
+    assert "$$z$$ \\[w\\]" in visible_text(html)
+
+
+def test_raw_html_is_shown_as_text():
+    html = to_html("<img src=x onerror=alert(1)> and <b>bold?</b>\n\n<script>x</script>")
+    assert "<img" not in html and "<script>" not in html and "<b>" not in html
+    assert "<img src=x onerror=alert(1)>" in visible_text(html)
+
+
+def test_image_becomes_a_link_and_is_never_loaded():
+    html = to_html("![tracker](http://evil/track.png)")
+    assert "<img" not in html
+    assert '<a href="http://evil/track.png">[image: tracker]</a>' in html
+
+
+def test_only_web_and_mail_links_are_links():
+    html = to_html("[a](javascript:alert(1)) [b](file:///etc/passwd) [c](data:text/html,x) "
+                   "[d](https://example.com) [e](mailto:me@example.com) <https://f.example>")
+    assert re.findall(r'href="([^"]*)"', html) == [
+        "https://example.com", "mailto:me@example.com", "https://f.example"]
+    assert "[a](javascript:alert(1))" in visible_text(html)
+
+
+def test_dark_theme_changes_code_colours():
+    light, dark = to_html(PYTHON), to_html(PYTHON, dark=True)
+    def colours(html: str) -> set[str]:
+        return set(re.findall(r"color:#([0-9a-fA-F]{6})", html))
+    assert colours(light) != colours(dark)
+
+
+def test_unterminated_fence_while_streaming_shows_the_code_so_far():
+    partial = "Start:\n\n```python\nimport os\nprint(os.get"
+    html = to_html(partial)
+    assert "copy:0" in html and "print(os.get" in visible_text(html)
+    assert code_blocks(partial) == ["import os\nprint(os.get"]
+
+
+def test_streamed_answer_renders_the_same_as_the_finished_one():
+    answer = (PYTHON + "\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n\n- two\n\n"
+              "$$x^2$$\n\n```sh\necho hi\n```\n\n> quoted\n> text\n")
+    for end in range(1, len(answer) + 1, 7):
+        to_html(answer[:end])  # what the message shows while the answer streams in
+    streamed = to_html(answer)
+    _render_cached.cache_clear()  # as if reopened after a restart
+    assert streamed == to_html(answer)
+    assert [int(n) for n in re.findall(r'href="copy:(\d+)"', streamed)] == [0, 1]
+
+
+def test_label_shows_the_rendered_answer(qtbot):
+    label = QtWidgets.QLabel()
+    qtbot.addWidget(label)
+    label.setText(to_html(PYTHON))
+    assert label.text()
+    document = QtGui.QTextDocument()
+    document.setHtml(label.text())
+    frames = document.rootFrame().childFrames()
+    assert any(isinstance(frame, QtGui.QTextTable) for frame in frames)
+    assert "def greet(name):" in document.toPlainText()
+
+
+def test_assistant_message_renders_its_answer_as_it_streams(qtbot):
+    widget = AssistantMessage()
+    qtbot.addWidget(widget)
+    for piece in ("Use **this**:\n\n", "```python\nx = 1\n", "```\n"):
+        widget.append_answer(piece)
+    assert "<strong>this</strong>" in widget.answer.text()
+    assert 'href="copy:0"' in widget.answer.text()
