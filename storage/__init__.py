@@ -9,6 +9,8 @@ Typical use, one Store per thread::
         chat = store.conversations.create()
         user, answer = store.messages.add_turn(chat.id, "Hi", effort="low")
         store.messages.update(answer.id, content="Hello!", status="complete")
+        retry = store.messages.add_reply(user.id, effort="high")  # regenerate: a sibling
+        shown = store.messages.thread(chat.id)   # [user, retry]; answer is its sibling
         hits = store.search("hello")
 
 This package never imports Qt, ``app`` or ``inference``.
@@ -17,13 +19,14 @@ This package never imports Qt, ``app`` or ``inference``.
 from .clock import utc_now
 from .conversations import DEFAULT_TITLE, Conversation, Conversations
 from .db import DATA_DIR_ENV, DATABASE_FILENAME, Store, database_path, default_data_dir
-from .messages import EFFORTS, INTERRUPTED_ERROR, ROLES, STATUSES, Message, Messages
+from .messages import CURRENT_LEAF, EFFORTS, INTERRUPTED_ERROR, ROLES, STATUSES, Message, Messages
 from .migrations import SchemaTooNewError, apply_migrations, latest_version, schema_version
 from .model_files import HashCancelled, ModelFiles, sha256_file
 from .search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit, match_expression
 from .settings import Settings
 
 __all__ = [
+    "CURRENT_LEAF",
     "DATA_DIR_ENV",
     "DATABASE_FILENAME",
     "DEFAULT_TITLE",

@@ -139,7 +139,8 @@ class Store:
             self._depth -= 1
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
-        """Full-text search over message content and reasoning, best match first."""
+        """Full-text search over message content and reasoning, best match first;
+        deleted messages and trashed conversations left out (see :mod:`storage.search`)."""
         return search(self.db, query, limit)
 
     def close(self) -> None:

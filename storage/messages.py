@@ -1,13 +1,21 @@
-"""Messages: the turns of a conversation, including answers still streaming."""
+"""Messages: the turns of a conversation, including answers still streaming.
+
+A conversation is a tree of messages (see :mod:`storage.tree`): regenerating an answer
+adds a sibling assistant message, editing a prompt adds a sibling user message, and the
+conversation's current leaf says which branch :meth:`Messages.thread` shows.  Deleting is
+soft (``deleted_at``) so it can be undone; :meth:`Messages.purge_deleted` removes for good.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from .clock import utc_now
+from .tree import current_leaf, newest_leaf, require_visible, set_leaf
 
 if TYPE_CHECKING:
     from .db import Store
@@ -19,8 +27,18 @@ INTERRUPTED_ERROR = "Interrupted: Hearth closed before the answer finished"
 
 _COLUMNS = (
     "id, conversation_id, role, content, reasoning, status, effort, model_name,"
-    " model_sha256, stats, error, created_at, updated_at"
+    " model_sha256, stats, error, created_at, updated_at, parent_id, deleted_at"
 )
+
+
+class _Default(enum.Enum):
+    CURRENT_LEAF = "the conversation's current leaf"
+
+
+CURRENT_LEAF = _Default.CURRENT_LEAF
+"""The default ``parent_id`` of :meth:`Messages.add` and :meth:`Messages.add_turn`:
+continue the branch shown.  (``None`` means "a root message", so it cannot be the
+default.)"""
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,8 @@ class Message:
     error: str | None
     created_at: str  # UTC ISO-8601
     updated_at: str  # UTC ISO-8601
+    parent_id: int | None = None  # the message this one follows; None for a root
+    deleted_at: str | None = None  # UTC ISO-8601 when soft-deleted; None if visible
 
 
 def _check(name: str, value: object, allowed: tuple[str, ...], *, optional: bool = False) -> None:
@@ -75,51 +95,109 @@ class Messages:
         role: str,
         content: str = "",
         *,
+        parent_id: int | None | _Default = CURRENT_LEAF,
         reasoning: str = "",
         status: str = "complete",
         effort: str | None = None,
         model_name: str | None = None,
         model_sha256: str | None = None,
+        stats: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        created_at: str | None = None,
     ) -> Message:
-        """Append a message and bump the conversation's ``updated_at``. ValueError for
-        a bad role/status/effort; sqlite3.IntegrityError for an unknown conversation."""
+        """Append a message under ``parent_id`` (default: the current leaf; None: a new
+        root), make it the current leaf and bump the conversation's ``updated_at``.
+
+        ``stats``, ``error`` and ``created_at`` (default: now; it is also the message's
+        ``updated_at``) record a message as it was, for imports.  ValueError for a bad
+        role/status/effort or a parent that is not a visible message of this
+        conversation; sqlite3.IntegrityError for an unknown conversation.
+        """
         _check("role", role, ROLES)
         _check("status", status, STATUSES)
         _check("effort", effort, EFFORTS, optional=True)
         _check_text("content", content)
         _check_text("reasoning", reasoning)
+        stats_json = _stats_json({} if stats is None else stats)
+        if error is not None:
+            _check_text("error", error)
+        if created_at is not None:
+            _check_text("created_at", created_at)
         now = utc_now()
+        written = created_at or now
+        db = self._store.db
         with self._store.transaction():
-            cursor = self._store.db.execute(
-                "INSERT INTO messages (conversation_id, role, content, reasoning, status,"
-                " effort, model_name, model_sha256, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, reasoning, status, effort,
-                 model_name, model_sha256, now, now),
+            if parent_id is CURRENT_LEAF:
+                parent_id = current_leaf(db, conversation_id)
+            elif parent_id is not None:
+                require_visible(db, conversation_id, parent_id)
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning,"
+                " status, effort, model_name, model_sha256, stats, error, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent_id, role, content, reasoning, status, effort,
+                 model_name, model_sha256, stats_json, error or None, written, written),
             )
+            message_id = cast(int, cursor.lastrowid)
+            set_leaf(db, conversation_id, message_id)
             self._store.conversations.touch(conversation_id, now)
-        message_id = cast(int, cursor.lastrowid)
-        return Message(message_id, conversation_id, role, content, reasoning, status, effort,
-                       model_name, model_sha256, {}, None, now, now)
+        return Message(
+            id=message_id, conversation_id=conversation_id, role=role, content=content,
+            reasoning=reasoning, status=status, effort=effort, model_name=model_name,
+            model_sha256=model_sha256, stats=json.loads(stats_json), error=error or None,
+            created_at=written, updated_at=written, parent_id=parent_id,
+        )
 
     def add_turn(
         self,
         conversation_id: int,
         user_text: str,
         *,
+        parent_id: int | None | _Default = CURRENT_LEAF,
         effort: str | None = None,
         model_name: str | None = None,
         model_sha256: str | None = None,
     ) -> tuple[Message, Message]:
-        """In one transaction: the user's message and an empty 'streaming'
-        assistant placeholder for the answer. Returns (user, assistant)."""
+        """In one transaction: the user's message under ``parent_id`` (default: the
+        current leaf) and an empty 'streaming' assistant placeholder answering it, which
+        becomes the current leaf.  Returns (user, assistant).
+
+        "Edit and resend" is ``parent_id=<the edited message's parent_id>``: the new
+        prompt becomes a sibling of the old one, which keeps its own answers.
+        """
         with self._store.transaction():
-            user = self.add(conversation_id, "user", user_text)
+            user = self.add(conversation_id, "user", user_text, parent_id=parent_id)
             assistant = self.add(
-                conversation_id, "assistant", status="streaming", effort=effort,
-                model_name=model_name, model_sha256=model_sha256,
+                conversation_id, "assistant", parent_id=user.id, status="streaming",
+                effort=effort, model_name=model_name, model_sha256=model_sha256,
             )
         return user, assistant
+
+    def add_reply(
+        self,
+        user_message_id: int,
+        *,
+        effort: str | None = None,
+        model_name: str | None = None,
+        model_sha256: str | None = None,
+    ) -> Message:
+        """Regenerate: a new empty 'streaming' assistant placeholder answering the given
+        user message, beside its earlier answers; it becomes the current leaf.
+
+        KeyError for an unknown id; ValueError if the message is deleted or not the
+        user's (passing the old answer's id instead of its prompt's is the likely slip).
+        """
+        with self._store.transaction():
+            user = self.get(user_message_id)
+            if user is None:
+                raise KeyError(f"no message with id {user_message_id}")
+            if user.role != "user":
+                raise ValueError(f"message {user_message_id} is a {user.role} message, not a"
+                                 " user message")
+            return self.add(
+                user.conversation_id, "assistant", parent_id=user.id, status="streaming",
+                effort=effort, model_name=model_name, model_sha256=model_sha256,
+            )
 
     def update(
         self,
@@ -176,12 +254,144 @@ class Messages:
         return _row_to_message(rows[0]) if rows else None
 
     def list_for(self, conversation_id: int) -> list[Message]:
-        """The conversation's messages in the order they were added."""
+        """Every visible message of the conversation, all branches, in the order they
+        were added (parents before children).  For export and tools; the chat view and
+        the model's history want :meth:`thread`."""
         rows = self._store.db.query(
-            f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+            f"SELECT {_COLUMNS} FROM messages"
+            " WHERE conversation_id = ? AND deleted_at IS NULL ORDER BY id",
             (conversation_id,),
         )
         return [_row_to_message(row) for row in rows]
+
+    def thread(self, conversation_id: int) -> list[Message]:
+        """The branch shown: root to current leaf along ``parent_id``, oldest first."""
+        rows = self._store.db.query(
+            f"""
+            WITH RECURSIVE branch(id) AS (
+                SELECT current_leaf_id FROM conversations WHERE id = :conversation
+                UNION ALL
+                SELECT messages.parent_id FROM branch JOIN messages ON messages.id = branch.id
+            )
+            SELECT {_COLUMNS} FROM messages
+            WHERE id IN (SELECT id FROM branch) AND deleted_at IS NULL
+            ORDER BY id
+            """,
+            {"conversation": conversation_id},
+        )
+        return [_row_to_message(row) for row in rows]
+
+    def siblings(self, message_id: int) -> list[Message]:
+        """The message and its visible siblings (same parent; for a root, the
+        conversation's visible roots), oldest first: branch k of n is at index k-1.
+        [] for an unknown id."""
+        rows = self._store.db.query(
+            f"""
+            SELECT {_COLUMNS} FROM messages
+            WHERE conversation_id = (SELECT conversation_id FROM messages WHERE id = :id)
+              AND parent_id IS (SELECT parent_id FROM messages WHERE id = :id)
+              AND (deleted_at IS NULL OR id = :id)
+            ORDER BY id
+            """,
+            {"id": message_id},
+        )
+        return [_row_to_message(row) for row in rows]
+
+    def delete(self, message_id: int) -> list[int]:
+        """Soft-delete the message and its descendants; returns their ids, for
+        :meth:`restore` (undo).  [] if it was already deleted; KeyError if unknown.
+
+        If the branch shown ran through them, the conversation shows instead the
+        newest branch of the newest remaining sibling, or else ends at the parent.
+        """
+        db = self._store.db
+        with self._store.transaction():
+            message = self.get(message_id)
+            if message is None:
+                raise KeyError(f"no message with id {message_id}")
+            ids = [row[0] for row in db.execute(
+                """
+                WITH RECURSIVE doomed(id) AS (
+                    SELECT id FROM messages WHERE id = ? AND deleted_at IS NULL
+                    UNION ALL
+                    SELECT child.id FROM doomed JOIN messages AS child
+                        ON child.parent_id = doomed.id AND child.deleted_at IS NULL
+                )
+                SELECT id FROM doomed ORDER BY id
+                """,
+                (message_id,),
+            )]
+            db.execute(
+                "UPDATE messages SET deleted_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+                (utc_now(), json.dumps(ids)),
+            )
+            if current_leaf(db, message.conversation_id) in ids:
+                set_leaf(db, message.conversation_id, self._leaf_after_delete(message))
+        return ids
+
+    def _leaf_after_delete(self, deleted: Message) -> int | None:
+        sibling = self._store.db.execute(
+            "SELECT MAX(id) FROM messages"
+            " WHERE conversation_id = ? AND parent_id IS ? AND deleted_at IS NULL",
+            (deleted.conversation_id, deleted.parent_id),
+        ).fetchone()[0]
+        if sibling is None:
+            return deleted.parent_id
+        return newest_leaf(self._store.db, sibling)
+
+    def restore(self, ids: Iterable[int]) -> None:
+        """Undo :meth:`delete`: make these messages (one conversation's) visible again.
+
+        If the conversation now ends at the parent of the first (lowest-id) restored
+        message, as :meth:`delete` leaves it when no sibling remained, it shows the
+        restored branch again.  KeyError for an unknown id; ValueError for ids of several
+        conversations or a message whose parent stays deleted (restore that first).
+        """
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        db = self._store.db
+        id_list = json.dumps(wanted)
+        with self._store.transaction():
+            found, conversations = db.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT conversation_id) FROM messages"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (id_list,),
+            ).fetchone()
+            if found != len(wanted):
+                raise KeyError(f"no messages with some of the ids {wanted}")
+            if conversations != 1:
+                raise ValueError("can only restore messages of one conversation at a time")
+            db.execute(
+                "UPDATE messages SET deleted_at = NULL"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (id_list,),
+            )
+            orphan = db.execute(
+                "SELECT child.id FROM messages AS child JOIN messages AS parent"
+                " ON parent.id = child.parent_id"
+                " WHERE child.id IN (SELECT value FROM json_each(?))"
+                " AND parent.deleted_at IS NOT NULL",
+                (id_list,),
+            ).fetchone()
+            if orphan is not None:
+                raise ValueError(f"message {orphan[0]}'s parent is deleted: restore it first")
+            first = cast(Message, self.get(wanted[0]))
+            if current_leaf(db, first.conversation_id) == first.parent_id:
+                set_leaf(db, first.conversation_id, newest_leaf(db, first.id))
+
+    def purge_deleted(self, older_than: str) -> int:
+        """Delete for good the messages soft-deleted before ``older_than`` (UTC ISO-8601,
+        as :func:`storage.utc_now` writes).  Returns how many rows went."""
+        _check_text("older_than", older_than)
+        db = self._store.db
+        with self._store.transaction():
+            # Counted first: rows that go by cascade are missing from the DELETE's rowcount.
+            count = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE deleted_at < ?", (older_than,)
+            ).fetchone()[0]
+            db.execute("DELETE FROM messages WHERE deleted_at < ?", (older_than,))
+        return int(count)
 
     def mark_interrupted(self) -> int:
         """Turn every 'streaming' message into 'failed' (content kept).

@@ -121,3 +121,61 @@ def model_files(db: Database) -> None:
         );
         """,
     )
+
+
+# Migrations 5 and on add columns with ALTER TABLE ADD COLUMN, because rebuilding
+# conversations would cascade-delete every message.  SQLite splices each added column's
+# text, up to the end of the statement, just before the table's closing parenthesis,
+# so a trailing "--" comment would swallow it: added columns carry /* */ comments.
+
+
+@migration(5)
+def message_branches(db: Database) -> None:
+    # A conversation is a tree: regenerating an answer or editing a prompt adds a
+    # sibling instead of overwriting, and current_leaf_id picks the branch shown.
+    # Parents always have smaller ids than their children (a parent exists first),
+    # so ORDER BY id walks a branch root to leaf.  The backfill turns each existing
+    # conversation into the single branch it was.
+    execute_script(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN parent_id INTEGER
+            REFERENCES messages (id) ON DELETE CASCADE /* message this one follows; NULL: a root */;
+        CREATE INDEX messages_by_parent ON messages (parent_id, id);
+        UPDATE messages SET parent_id = (
+            SELECT MAX(previous.id) FROM messages AS previous
+            WHERE previous.conversation_id = messages.conversation_id
+              AND previous.id < messages.id
+        );
+
+        ALTER TABLE conversations ADD COLUMN
+            current_leaf_id INTEGER /* last message of the branch shown; NULL: no messages */;
+        UPDATE conversations SET current_leaf_id = (
+            SELECT MAX(id) FROM messages WHERE messages.conversation_id = conversations.id
+        );
+        """,
+    )
+
+
+@migration(6)
+def trash_and_pins(db: Database) -> None:
+    # Deleting is soft first, so it can be undone; purge_* removes old deleted rows.
+    # A deleted message's descendants are always deleted with it.  The sidebar
+    # index replaces conversations_recent: the sidebar lists pinned chats first
+    # and never the trashed ones.
+    execute_script(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN
+            deleted_at TEXT /* UTC ISO-8601 when soft-deleted; NULL: visible */;
+
+        ALTER TABLE conversations ADD COLUMN
+            pinned INTEGER NOT NULL DEFAULT 0 /* 1: listed first in the sidebar */;
+        ALTER TABLE conversations ADD COLUMN
+            deleted_at TEXT /* UTC ISO-8601 when moved to the trash; NULL: not trashed */;
+
+        DROP INDEX conversations_recent;
+        CREATE INDEX conversations_sidebar
+            ON conversations (pinned DESC, updated_at DESC, id DESC) WHERE deleted_at IS NULL;
+        """,
+    )

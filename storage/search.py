@@ -2,6 +2,12 @@
 
 Messages still streaming are not indexed; they become searchable once they
 complete, fail or are cancelled (see migration 2 in :mod:`storage.schema`).
+
+Soft-deleted messages and trashed conversations stay in the index and are filtered
+out by the query's joins: deleting and restoring then never rewrite the index.
+Messages on branches other than the one shown are found too (an old answer that was
+regenerated is still worth finding); ``SearchHit.on_current_branch`` says which, so a
+click can ``conversations.switch_branch`` to the hit first.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ class SearchHit:
     conversation_id: int
     conversation_title: str
     snippet: str  # matched words wrapped in HIGHLIGHT_START … HIGHLIGHT_END
+    role: str  # the message's role, one of storage.ROLES
+    created_at: str  # the message's UTC ISO-8601 creation time
+    on_current_branch: bool  # False: on a branch not shown; switch_branch to it first
 
     @property
     def snippet_text(self) -> str:
@@ -53,7 +62,8 @@ def match_expression(query: str) -> str:
 
 
 def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
-    """Messages matching every term of ``query``, best match first.
+    """Messages matching every term of ``query``, best match first, on any branch
+    but never soft-deleted or in a trashed conversation.
 
     Content matches weigh more than reasoning matches.  Never raises on odd
     user input; an empty or blank query returns [].
@@ -63,14 +73,27 @@ def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
         return []
     rows = db.query(
         """
-        SELECT m.id AS message_id, m.conversation_id, c.title AS conversation_title,
-               snippet(messages_fts, -1, :start, :end, :ellipsis, :tokens) AS snippet
-        FROM messages_fts
-        JOIN messages AS m ON m.id = messages_fts.rowid
-        JOIN conversations AS c ON c.id = m.conversation_id
-        WHERE messages_fts MATCH :expression
-        ORDER BY bm25(messages_fts, 2.0, 1.0), m.id DESC
-        LIMIT :limit
+        WITH RECURSIVE hits AS (
+            SELECT m.id AS message_id, m.conversation_id, c.title AS conversation_title,
+                   snippet(messages_fts, -1, :start, :end, :ellipsis, :tokens) AS snippet,
+                   m.role, m.created_at, bm25(messages_fts, 2.0, 1.0) AS score
+            FROM messages_fts
+            JOIN messages AS m ON m.id = messages_fts.rowid AND m.deleted_at IS NULL
+            JOIN conversations AS c ON c.id = m.conversation_id AND c.deleted_at IS NULL
+            WHERE messages_fts MATCH :expression
+            ORDER BY score, m.id DESC
+            LIMIT :limit
+        ),
+        shown(id) AS (  -- the current branches of the conversations hit
+            SELECT current_leaf_id FROM conversations
+            WHERE id IN (SELECT conversation_id FROM hits)
+            UNION ALL
+            SELECT messages.parent_id FROM shown JOIN messages ON messages.id = shown.id
+        )
+        SELECT message_id, conversation_id, conversation_title, snippet, role, created_at,
+               message_id IN (SELECT id FROM shown) AS on_current_branch
+        FROM hits
+        ORDER BY score, message_id DESC
         """,
         {
             "start": HIGHLIGHT_START,
@@ -81,4 +104,5 @@ def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
             "limit": int(limit),
         },
     )
-    return [SearchHit(**row) for row in rows]
+    return [SearchHit(**{**row, "on_current_branch": bool(row["on_current_branch"])})
+            for row in rows]

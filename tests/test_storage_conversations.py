@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from storage import Conversation, Store
+from storage import Conversation, Store, utc_now
 
 
 def test_create_and_get(store):
@@ -94,3 +94,64 @@ def test_visible_from_a_second_store(tmp_path):
         assert reader.conversations.get(chat.id) == chat
         writer.conversations.rename(chat.id, "renamed")
         assert reader.conversations.list()[0].title == "renamed"
+
+
+def test_pinned_first_then_most_recent(store):
+    a = store.conversations.create("A")
+    b = store.conversations.create("B")
+    c = store.conversations.create("C")
+    pinned = store.conversations.set_pinned(a.id, True)
+    assert pinned.pinned is True and pinned.updated_at == a.updated_at
+    assert [x.title for x in store.conversations.list()] == ["A", "C", "B"]
+    store.conversations.set_pinned(b.id, True)
+    assert [x.title for x in store.conversations.list()] == ["B", "A", "C"]
+    store.messages.add(a.id, "user", "activity")
+    store.messages.add(c.id, "user", "activity")
+    assert [x.title for x in store.conversations.list()] == ["A", "B", "C"]
+    assert store.conversations.set_pinned(a.id, False).pinned is False
+    assert [x.title for x in store.conversations.list()] == ["B", "C", "A"]
+    assert store.conversations.get(b.id).pinned is True
+    with pytest.raises(KeyError):
+        store.conversations.set_pinned(999, True)
+    with pytest.raises(TypeError):
+        store.conversations.set_pinned(a.id, 1)  # type: ignore[arg-type]
+
+
+def test_trash_restore_and_purge(store):
+    store.conversations.create("keep")
+    old = store.conversations.create("old")
+    recent = store.conversations.create("recent")
+    store.messages.add_turn(old.id, "old question")
+    store.conversations.set_pinned(recent.id, True)
+
+    assert store.conversations.trash(old.id) is True
+    assert store.conversations.trash(old.id) is False  # already there
+    assert store.conversations.trash(999) is False
+    cutoff = utc_now()
+    assert store.conversations.trash(recent.id) is True
+    assert [c.title for c in store.conversations.list()] == ["keep"]
+    assert [c.title for c in store.conversations.list_trash()] == ["recent", "old"]
+    trashed = store.conversations.get(old.id)
+    assert trashed.deleted_at is not None and trashed.deleted_at < cutoff
+    assert len(store.messages.list_for(old.id)) == 2  # messages wait in the trash too
+
+    assert store.conversations.restore(recent.id) is True
+    assert store.conversations.restore(recent.id) is False
+    assert [c.title for c in store.conversations.list()] == ["recent", "keep"]  # still pinned
+    assert store.conversations.get(recent.id).deleted_at is None
+
+    store.conversations.trash(recent.id)
+    assert store.conversations.purge_trash(cutoff) == 1
+    assert store.conversations.get(old.id) is None and store.messages.list_for(old.id) == []
+    assert [c.title for c in store.conversations.list_trash()] == ["recent"]
+    assert store.conversations.purge_trash(cutoff) == 0
+    with pytest.raises(TypeError):
+        store.conversations.purge_trash(None)  # type: ignore[arg-type]
+
+
+def test_new_fields_of_a_fresh_conversation(store):
+    chat = store.conversations.create()
+    assert (chat.current_leaf_id, chat.pinned, chat.deleted_at) == (None, False, None)
+    assert store.conversations.get(chat.id) == chat
+    _, answer = store.messages.add_turn(chat.id, "hi")
+    assert store.conversations.get(chat.id).current_leaf_id == answer.id

@@ -42,6 +42,25 @@ def test_add_all_fields(store, chat):
     assert msg.model_sha256 == "ab" * 32 and msg.status == "streaming"
 
 
+def test_add_can_record_a_message_as_it_was(store, chat):
+    """For imports: the original stats, error and creation time."""
+    then = "2024-05-01T10:00:00.000000+00:00"
+    msg = store.messages.add(chat.id, "assistant", "partial", status="failed",
+                             stats={"ttft": 0.5}, error="out of memory", created_at=then)
+    assert (msg.stats, msg.error, msg.created_at, msg.updated_at) == (
+        {"ttft": 0.5}, "out of memory", then, then)
+    assert store.messages.get(msg.id) == msg
+    assert store.conversations.get(chat.id).updated_at > then  # the import is new activity
+    with pytest.raises(TypeError):
+        store.messages.add(chat.id, "user", "x", stats=[1])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        store.messages.add(chat.id, "user", "x", created_at=1)  # type: ignore[arg-type]
+    old = store.conversations.create("old", created_at=then)
+    assert old.created_at == then and old.updated_at > then
+    assert store.conversations.get(old.id) == old
+    assert count_messages(store) == 1
+
+
 def test_list_for_in_order_and_per_conversation(store, chat):
     other = store.conversations.create("other")
     ids = [store.messages.add(chat.id, role, f"m{i}").id

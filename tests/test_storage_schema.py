@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -15,10 +16,13 @@ from storage import Store, apply_migrations, latest_version, schema_version
 from storage.migrations import MIGRATIONS, Migration, SchemaTooNewError, execute_script
 
 EXPECTED_COLUMNS = {
-    "conversations": ["id", "title", "created_at", "updated_at"],
+    "conversations": [
+        "id", "title", "created_at", "updated_at", "current_leaf_id", "pinned", "deleted_at",
+    ],
     "messages": [
         "id", "conversation_id", "role", "content", "reasoning", "status", "effort",
         "model_name", "model_sha256", "stats", "error", "created_at", "updated_at",
+        "parent_id", "deleted_at",
     ],
     "settings": ["key", "value", "updated_at"],
     "model_files": ["path", "size", "mtime_ns", "sha256", "hashed_at"],
@@ -35,8 +39,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 4
-        assert store.schema_version == 4
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 6
+        assert store.schema_version == 6
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -44,14 +48,18 @@ def test_final_schema(tmp_path):
         assert db["settings"].pks == ["key"]
         assert db["model_files"].pks == ["path"]
         fks = db["messages"].foreign_keys
-        assert [(fk.column, fk.other_table, fk.other_column) for fk in fks] == [
-            ("conversation_id", "conversations", "id")
+        assert sorted((fk.column, fk.other_table, fk.other_column, fk.on_delete)
+                      for fk in fks) == [
+            ("conversation_id", "conversations", "id", "CASCADE"),
+            ("parent_id", "messages", "id", "CASCADE"),
         ]
-        on_delete = db.execute("PRAGMA foreign_key_list(messages)").fetchone()[6]
-        assert on_delete == "CASCADE"
+        assert db["conversations"].foreign_keys == []
         not_null = {c.name for c in db["messages"].columns if c.notnull}
         assert {"conversation_id", "role", "content", "reasoning", "status", "stats"} <= not_null
-        assert not {"effort", "model_name", "model_sha256", "error"} & not_null
+        assert not {"effort", "model_name", "model_sha256", "error", "parent_id",
+                    "deleted_at"} & not_null
+        pinned = next(c for c in db["conversations"].columns if c.name == "pinned")
+        assert pinned.notnull and pinned.default_value == "0"
         assert "messages_fts" in db.table_names()
         fts_sql = db["messages_fts"].schema
         assert "fts5" in fts_sql and "content_rowid" in fts_sql
@@ -60,17 +68,24 @@ def test_final_schema(tmp_path):
         assert {t.name for t in db.triggers} == {
             "messages_fts_insert", "messages_fts_delete", "messages_fts_update",
         }
-        assert {"messages_by_conversation", "conversations_recent"} <= {
+        indexes = {
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")
         }
+        assert {"messages_by_conversation", "messages_by_parent", "conversations_sidebar"} <= (
+            indexes
+        )
+        assert "conversations_recent" not in indexes  # replaced by conversations_sidebar
 
 
 def test_columns_are_commented(tmp_path):
+    """Every column definition carries a comment before the next column starts: "--"
+    in CREATE TABLE, /* */ for columns added later (see storage.schema)."""
     with Store(tmp_path / "hearth.db") as store:
-        for table in EXPECTED_COLUMNS:
+        for table, columns in EXPECTED_COLUMNS.items():
             sql = store.db[table].schema
-            column_lines = [ln for ln in sql.splitlines()[1:] if ln.strip() not in (")", "")]
-            assert column_lines and all("--" in ln for ln in column_lines), sql
+            for column in columns:
+                commented = rf"(?:^|,)\s*{column}\s[^,]*?,?[ \t]*(?:--|/\*)"
+                assert re.search(commented, sql, re.MULTILINE), (column, sql)
 
 
 def test_connection_pragmas(tmp_path):
@@ -128,6 +143,43 @@ def test_old_database_is_upgraded(tmp_path):
         assert [h.message_id for h in store.search("half")] == [2]
         store.settings.set("upgraded", True)
         assert store.settings.get("upgraded") is True
+
+
+def test_v4_database_becomes_one_branch_per_conversation(tmp_path):
+    """Migrations 5-6 backfill: each message follows the previous one of its chat, and
+    each chat shows its last message; nothing is pinned, deleted or trashed."""
+    path = tmp_path / "hearth.db"
+    db = raw_db(path)
+    assert apply_migrations(db, target=4) == 4
+    now = "2024-01-01T00:00:00.000000+00:00"
+    for chat_id in (1, 2, 3):
+        db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (chat_id, f"c{chat_id}", now, now))
+    # Interleaved chats, and a gap where message 4 was deleted.
+    for message_id, chat_id in [(1, 1), (2, 1), (3, 2), (5, 2), (6, 1), (7, 1)]:
+        db.execute(
+            "INSERT INTO messages (id, conversation_id, role, content, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (message_id, chat_id, "user" if message_id % 2 else "assistant", f"m{message_id}",
+             now, now),
+        )
+    db.close()
+
+    with Store(path) as store:
+        assert store.schema_version == latest_version()
+        parents = dict(store.db.execute("SELECT id, parent_id FROM messages").fetchall())
+        assert parents == {1: None, 2: 1, 6: 2, 7: 6, 3: None, 5: 3}
+        chats = {c.id: c for c in store.conversations.list()}
+        assert {i: c.current_leaf_id for i, c in chats.items()} == {1: 7, 2: 5, 3: None}
+        assert all(not c.pinned and c.deleted_at is None for c in chats.values())
+        for chat_id in (1, 2, 3):
+            assert store.messages.thread(chat_id) == store.messages.list_for(chat_id)
+        assert all(m.deleted_at is None for m in store.messages.list_for(1))
+        assert [m.content for m in store.messages.thread(1)] == ["m1", "m2", "m6", "m7"]
+        # New messages continue the old branch.
+        added = store.messages.add(1, "user", "new")
+        assert added.parent_id == 7 and store.conversations.get(1).current_leaf_id == added.id
+        assert store.messages.add(3, "user", "first").parent_id is None
+        assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 def test_newer_database_is_refused(tmp_path):
@@ -216,7 +268,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=4" in repr(store)
+    assert "schema_version=6" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

@@ -24,7 +24,9 @@ def test_finds_content_and_reasoning(store):
     b = store.messages.add(chat.id, "assistant", "Rayleigh scattering.", reasoning="Think optics")
     hit = store.search("sky")
     assert hit == [SearchHit(a.id, chat.id, "Astronomy", f"Why is the {HIGHLIGHT_START}sky"
-                             f"{HIGHLIGHT_END} blue?")]
+                             f"{HIGHLIGHT_END} blue?", "user", a.created_at, True)]
+    assert (store.search("optics")[0].role, store.search("optics")[0].created_at) == (
+        "assistant", b.created_at)
     assert ids(store.search("optics")) == [b.id]
     assert ids(store.search("scatter")) == [b.id]  # prefix match
     assert ids(store.search("RAYLEIGH")) == [b.id]  # case-insensitive
@@ -97,16 +99,59 @@ def test_forgets_deleted_messages(store):
     doomed = store.conversations.create("doomed")
     kept = store.messages.add(keep.id, "user", "zebra kept")
     store.messages.add(doomed.id, "user", "zebra gone")
+    store.messages.add(doomed.id, "user", "zebra reply")
     store.messages.add_turn(doomed.id, "zebra question")  # + streaming placeholder
-    store.db.execute("DELETE FROM messages WHERE content = 'zebra gone'")
+    # A hard delete takes the descendants along (parent_id cascades): 'reply', 'question'.
+    store.db.execute("DELETE FROM messages WHERE content = 'zebra reply'")
     assert len(store.search("zebra")) == 2
     store.conversations.delete(doomed.id)
     assert store.search("zebra") == [
-        SearchHit(kept.id, keep.id, "keep", f"{HIGHLIGHT_START}zebra{HIGHLIGHT_END} kept")
+        SearchHit(kept.id, keep.id, "keep", f"{HIGHLIGHT_START}zebra{HIGHLIGHT_END} kept",
+                  "user", kept.created_at, True)
     ]
     assert store.search("gone") == [] and store.search("question") == []
     assert store.db.execute("SELECT COUNT(*) FROM messages_fts").fetchone()[0] == 1
     assert_index_consistent(store)
+
+
+def test_soft_deleted_messages_and_trashed_chats_are_not_found(store):
+    chat = store.conversations.create("chat")
+    other = store.conversations.create("other")
+    question = store.messages.add(chat.id, "user", "llama question")
+    answer = store.messages.add(chat.id, "assistant", "llama answer")
+    elsewhere = store.messages.add(other.id, "user", "llama elsewhere")
+    assert sorted(ids(store.search("llama"))) == [question.id, answer.id, elsewhere.id]
+
+    deleted = store.messages.delete(answer.id)
+    assert sorted(ids(store.search("llama"))) == [question.id, elsewhere.id]
+    store.messages.restore(deleted)
+    assert ids(store.search("llama answer")) == [answer.id]
+
+    store.conversations.trash(other.id)
+    assert sorted(ids(store.search("llama"))) == [question.id, answer.id]
+    store.conversations.restore(other.id)
+    assert ids(store.search("elsewhere")) == [elsewhere.id]
+
+    store.messages.delete(question.id)  # with its answer
+    store.messages.purge_deleted("9999")
+    assert ids(store.search("llama")) == [elsewhere.id]
+    assert_index_consistent(store)
+
+
+def test_hits_on_other_branches_say_so(store):
+    chat = store.conversations.create()
+    user, first = store.messages.add_turn(chat.id, "puffin facts")
+    store.messages.update(first.id, content="puffins dive", status="complete")
+    second = store.messages.add_reply(user.id)
+    store.messages.update(second.id, content="puffins fly", status="complete")
+    other = store.conversations.create()
+    elsewhere = store.messages.add(other.id, "user", "puffins swim")
+
+    branch = {h.message_id: h.on_current_branch for h in store.search("puffin")}
+    assert branch == {user.id: True, first.id: False, second.id: True, elsewhere.id: True}
+    store.conversations.switch_branch(chat.id, first.id)
+    branch = {h.message_id: h.on_current_branch for h in store.search("puffin")}
+    assert branch == {user.id: True, first.id: True, second.id: False, elsewhere.id: True}
 
 
 def test_conversation_title_follows_rename(store):
