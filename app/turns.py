@@ -6,6 +6,8 @@ in the terminal. Both get the same events, the same saved rows and the same fail
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import logging
 import threading
 import time
@@ -16,7 +18,7 @@ from inference.context import PromptTooLongError, fit_prompt
 from inference.events import AnswerDelta, Done, Event, GenerationStats, ReasoningDelta, ToolCall
 from inference.runtime import ContextFullError, Engine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
-from storage import Store
+from storage import CURRENT_LEAF, Store
 from storage.conversations import DEFAULT_TITLE
 
 log = logging.getLogger(__name__)
@@ -27,11 +29,23 @@ TITLE_CHARS = 60
 
 @dataclass
 class TurnRequest:
+    """A new message (`text`), or another answer to an earlier one (`regenerate`), or more of a
+    cut-off answer (`continue_id`)."""
+
     conversation_id: int
-    text: str
+    text: str = ""
     effort: str = "medium"
     instructions: str | None = None
     sampling: Sampling = GPT_OSS_DEFAULT
+    # Where the new message goes: the shown branch's end, or (edit and resend) the parent of
+    # the message being edited, which makes a sibling branch.
+    parent_id: object = CURRENT_LEAF
+    regenerate: int | None = None  # a user message id: answer it again, as a new branch
+    continue_id: int | None = None  # an assistant message id: generate more of it
+    now: _dt.datetime | None = None  # the date the template writes; a re-run passes the original
+    # A replay ("Re-run exactly"): keep at most this many cached prompt tokens, as many as
+    # the original reused, so the same tokens are evaluated the same way.
+    reuse_limit: int | None = None
 
 
 @dataclass
@@ -72,10 +86,11 @@ class _Progress:
 
 
 def history_for(store: Store, conversation_id: int, before_id: int) -> list[dict]:
-    """Earlier messages as the model should see them: final answers only, empty ones skipped."""
+    """The shown branch up to `before_id`, as the model should see it: final answers only
+    (earlier reasoning is dropped, as harmony requires), empty ones skipped."""
     history = []
-    for m in store.messages.list_for(conversation_id):
-        if m.id >= before_id:
+    for m in store.messages.thread(conversation_id):
+        if m.id == before_id:
             break
         if m.role in ("user", "assistant") and m.content:
             history.append({"role": m.role, "content": m.content})
@@ -101,24 +116,49 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
     if conversation is None:
         raise ValueError(f"no conversation {request.conversation_id}")
     sampling = request.sampling.with_seed()  # a concrete seed, saved, so a turn can be repeated
+    now = request.now or _dt.datetime.now()
+    progress = _Progress()
+    continuing = None
     with store.transaction():
-        user, placeholder = store.messages.add_turn(
-            request.conversation_id, request.text, effort=request.effort,
-            model_name=engine.name, model_sha256=model_sha256)
-        if conversation.title == DEFAULT_TITLE:
-            store.conversations.rename(request.conversation_id, title_from(request.text))
+        if request.continue_id is not None:
+            continuing = placeholder = store.messages.get(request.continue_id)
+            if placeholder is None or placeholder.role != "assistant":
+                raise ValueError(f"no answer {request.continue_id} to continue")
+            user = store.messages.get(placeholder.parent_id) or placeholder
+            store.messages.update(placeholder.id, status="streaming", error="")
+            progress.answer.append(placeholder.content)
+            progress.reasoning.append(placeholder.reasoning)
+        elif request.regenerate is not None:
+            user = store.messages.get(request.regenerate)
+            placeholder = store.messages.add_reply(
+                request.regenerate, effort=request.effort, model_name=engine.name,
+                model_sha256=model_sha256)
+        else:
+            user, placeholder = store.messages.add_turn(
+                request.conversation_id, request.text, parent_id=request.parent_id,
+                effort=request.effort, model_name=engine.name, model_sha256=model_sha256)
+            if conversation.title == DEFAULT_TITLE:
+                store.conversations.rename(request.conversation_id, title_from(request.text))
     if on_saved:
         on_saved(user.id, placeholder.id)
 
-    progress = _Progress()
     stats = GenerationStats()
     status, error = "failed", None
     last_save = time.monotonic()
 
+    reproduce: dict = {}  # what "Re-run exactly" needs, filled once the prompt is rendered
+
     def save(final_status: str) -> dict:
         saved = stats.as_dict()
         saved.update(reasoning_s=progress.reasoning_s, seed=sampling.seed, effort=request.effort,
-                     temperature=sampling.temperature, top_p=sampling.top_p)
+                     temperature=sampling.temperature, top_p=sampling.top_p,
+                     top_k=sampling.top_k, min_p=sampling.min_p, max_tokens=sampling.max_tokens,
+                     **reproduce)
+        if continuing is not None:
+            saved["continued"] = True
+        if final_status != "streaming" and progress.reasoning:  # "Thought for 12 s · 340 tokens"
+            saved["reasoning_tokens"] = len(engine.tokenize("".join(progress.reasoning),
+                                                            special=False, add_bos=False))
         if progress.tool_calls:
             saved["tool_calls"] = progress.tool_calls
         store.messages.update(placeholder.id, content="".join(progress.answer),
@@ -127,11 +167,18 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         return saved
 
     try:
-        history = history_for(store, request.conversation_id, user.id)
-        history.append({"role": "user", "content": request.text})
-        prompt = fit_prompt(lambda msgs: engine.render(msgs, request.effort),
-                            engine.tokenize, request.instructions, history, engine.n_ctx)
-        for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel):
+        history = history_for(store, request.conversation_id, placeholder.id)
+        if continuing is not None:
+            history.append({"role": "assistant", "content": continuing.content})
+        prompt = fit_prompt(
+            lambda msgs: engine.render(msgs, request.effort, now=now,
+                                       continue_final=continuing is not None),
+            engine.tokenize, request.instructions, history, engine.n_ctx)
+        reproduce.update(prompt_sha256=hashlib.sha256(prompt.text.encode()).hexdigest(),
+                         prompt_date=now.isoformat(timespec="seconds"),
+                         instructions=request.instructions)
+        for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel,
+                                        reuse_limit=request.reuse_limit):
             if isinstance(event, Done):
                 stats = event.stats
                 break

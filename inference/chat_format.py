@@ -38,6 +38,10 @@ def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False,
                       separators=separators, sort_keys=sort_keys)
 
 
+# Appended to an answer being continued; the rendered text is cut where it lands.
+_CONTINUE_MARK = "\x00hearth-continue\x00"
+
+
 def _raise_exception(message: str) -> None:
     raise ChatTemplateError(message)
 
@@ -68,12 +72,24 @@ class ChatTemplate:
 
     def render(self, messages: Sequence[Message], *, effort: str = "medium",
                add_generation_prompt: bool = True, tools: list | None = None,
+               now: _dt.datetime | None = None, continue_final: bool = False,
                **extra: Any) -> str:
+        """The prompt text. `now`: the date the template writes (a re-run passes the original
+        one). `continue_final`: the last message is a cut-off assistant answer, and the text
+        stops where it stops, so generation continues it."""
         if effort not in EFFORTS:
             raise ValueError(f"reasoning effort must be one of {', '.join(EFFORTS)}, not {effort!r}")
+        messages = [dict(m) for m in messages]
+        if continue_final:
+            if not messages or messages[-1].get("role") != "assistant":
+                raise ValueError("only an assistant answer can be continued")
+            messages[-1]["content"] = messages[-1].get("content", "") + _CONTINUE_MARK
+            add_generation_prompt = False
+        if now is not None:
+            extra["strftime_now"] = lambda fmt: now.strftime(fmt)
         try:
-            return self._template.render(
-                messages=[dict(m) for m in messages],
+            text = self._template.render(
+                messages=messages,
                 add_generation_prompt=add_generation_prompt,
                 reasoning_effort=effort,
                 bos_token=self.bos_token,
@@ -85,6 +101,12 @@ class ChatTemplate:
             raise
         except TemplateError as exc:
             raise ChatTemplateError(f"The model's chat template failed: {exc}") from exc
+        if continue_final:
+            cut = text.rfind(_CONTINUE_MARK)
+            if cut < 0:
+                raise ChatTemplateError("This model's chat template cannot continue an answer.")
+            text = text[:cut]
+        return text
 
 
 __all__ = ["ChatTemplate", "ChatTemplateError", "CHATML_TEMPLATE", "EFFORTS"]

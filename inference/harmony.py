@@ -28,7 +28,8 @@ class HarmonyParser:
     The prompt ends with `<|start|>assistant`, so generation begins inside a header.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, in_final: bool = False) -> None:
+        """`in_final`: the prompt ends inside a `final` message (an answer being continued)."""
         self._state = "header"  # header | body
         self._role = ""  # header text before <|channel|>
         self._channel = ""  # header text after <|channel|>
@@ -37,6 +38,9 @@ class HarmonyParser:
         self._recipient = ""
         self._tool_args: list[str] = []
         self._channel_name = ""
+        if in_final:
+            self._channel = "final"
+            self._open_body(kind="answer")
 
     def feed(self, text: str, special: bool = False) -> list[Event]:
         if special:
@@ -189,5 +193,7 @@ def is_harmony_template(template: str | None) -> bool:
 def parser_for(template: str | None, prompt_text: str = ""):
     """The output parser that fits a model's chat template and the prompt just rendered."""
     if is_harmony_template(template):
-        return HarmonyParser()
+        tail = prompt_text[prompt_text.rfind("<|start|>"):]
+        continuing = "<|channel|>final<|message|>" in tail and not tail.endswith(("<|end|>", "<|return|>"))
+        return HarmonyParser(in_final=continuing)
     return ThinkTagParser(starts_in_reasoning=prompt_text.rstrip().endswith("<think>"))

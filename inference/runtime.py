@@ -318,11 +318,12 @@ class Engine:
         llama_cpp.llama_memory_clear(self._memory, True)
         self._cached = []
 
-    def _reuse_prefix(self, prompt: Sequence[int]) -> int:
-        """Keep the longest cached prefix of `prompt`; return how many tokens it covers."""
+    def _reuse_prefix(self, prompt: Sequence[int], limit: int | None = None) -> int:
+        """Keep the longest cached prefix of `prompt` (at most `limit` tokens); return how many
+        tokens it covers."""
         common = 0
         for a, b in zip(self._cached, prompt):
-            if a != b:
+            if a != b or (limit is not None and common >= limit):
                 break
             common += 1
         if common == len(prompt):
@@ -360,10 +361,13 @@ class Engine:
 
     def generate(self, prompt: Sequence[int], sampling: Sampling = GPT_OSS_DEFAULT,
                  cancel: threading.Event | None = None,
-                 stats: GenerationStats | None = None) -> Iterator[Piece]:
+                 stats: GenerationStats | None = None,
+                 reuse_limit: int | None = None) -> Iterator[Piece]:
         """Yield generated pieces (UTF-8 assembled across tokens) until end of generation.
 
-        Fills `stats` as it goes; its finish_reason says why the loop ended.
+        Fills `stats` as it goes; its finish_reason says why the loop ended. `reuse_limit`
+        caps the cached prefix kept: a replay evaluates exactly what the original evaluated
+        (batched arithmetic can differ in the last bits from one-token steps).
         """
         stats = stats if stats is not None else GenerationStats()
         prompt = list(prompt)
@@ -376,7 +380,7 @@ class Engine:
         stats.prompt_tokens = len(prompt)
         chain = self._sampler(sampling)
         stats.sampler = "backend" if self._chain_on_backend else "cpu"
-        stats.cached_tokens = self._reuse_prefix(prompt)
+        stats.cached_tokens = self._reuse_prefix(prompt, reuse_limit)
         todo = prompt[stats.cached_tokens:]
         for i in range(0, len(todo), self.n_batch):
             if cancel is not None and cancel.is_set():
@@ -425,15 +429,21 @@ class Engine:
 
     # -- chat ---------------------------------------------------------------------------------
 
-    def render(self, messages: Sequence[Message], effort: str = "medium") -> str:
-        return self.template.render(messages, effort=effort)
+    def render(self, messages: Sequence[Message], effort: str = "medium", **options) -> str:
+        """The prompt text (options: `now`, `continue_final`; see ChatTemplate.render)."""
+        return self.template.render(messages, effort=effort, **options)
+
+    def forget_cache(self) -> None:
+        """Evaluate the next prompt from scratch (a re-run that must not reuse the KV cache)."""
+        self._forget_cache()
 
     def chat_tokens(self, prompt: Sequence[int], prompt_text: str, sampling: Sampling = GPT_OSS_DEFAULT,
-                    cancel: threading.Event | None = None) -> Iterator[Event]:
+                    cancel: threading.Event | None = None,
+                    reuse_limit: int | None = None) -> Iterator[Event]:
         """Generate from an already rendered and tokenized prompt; yield parsed events, then Done."""
         parser = parser_for(self.template.source, prompt_text)
         stats = GenerationStats()
-        for piece in self.generate(prompt, sampling, cancel, stats):
+        for piece in self.generate(prompt, sampling, cancel, stats, reuse_limit):
             yield from parser.feed(piece.text, piece.special)
         yield from parser.finish()
         yield Done(stats)
