@@ -59,11 +59,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.model_label = QtWidgets.QLabel("No model")
         self.speed_label = QtWidgets.QLabel()
-        self.context_label = QtWidgets.QLabel()
         status = self.statusBar()
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.speed_label)
-        status.addPermanentWidget(self.context_label)
         self._build_menu()
         self._connect()
         self.refresh_conversations()
@@ -94,7 +92,8 @@ class MainWindow(QtWidgets.QMainWindow):
         models_menu.addAction("Welcome screen", self.show_welcome)
         stop = QtGui.QAction("Stop", self)
         stop.setShortcut(Qt.Key.Key_Escape)
-        stop.triggered.connect(self.controller.stop)
+        stop.triggered.connect(  # Esc: stop the answer, or else leave editing
+            lambda: self.controller.stop() if self.controller.busy else self.controller.cancel_edit())
         self.addAction(stop)
 
     def _connect(self) -> None:
@@ -121,6 +120,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome.add_folder_requested.connect(self.add_model_folder)
         c.stats_changed.connect(self._on_stats)
         c.context_changed.connect(self._on_context)
+        c.messages_deleted.connect(lambda ids: self._show_banner(
+            "Message deleted." if len(ids) == 1 else f"{len(ids)} messages deleted.", "info",
+            "Undo", lambda: (c.undo_delete(ids), self.banner.hide())))
+        c.conversation_trashed.connect(lambda cid: self._show_banner(
+            "Chat moved to the trash (emptied after 30 days).", "info", "Undo",
+            lambda: (c.restore_conversation(cid), self.banner.hide())))
+        c.edit_started.connect(self.composer.begin_edit)
+        c.edit_cancelled.connect(self.composer.end_edit)
+        c.info_requested.connect(self.show_info)
+        c.current_effort = lambda: self.composer.effort_name
+        self.composer.edit_last_requested.connect(c.edit_last)
+        self.composer.edit_cancel_requested.connect(c.cancel_edit)
 
     # -- reactions -----------------------------------------------------------------------------
 
@@ -242,7 +253,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
 
     def _on_context(self, used: int, size: int) -> None:
-        self.context_label.setText(f"Context {used:,} / {size:,}")
+        from inference.context import output_reserve
+
+        self.composer.set_context(used, size, output_reserve(size))
+
+    def show_info(self, message_id: int) -> None:
+        from .chat.info_popover import InfoPopover
+
+        message = self.store.messages.get(message_id)
+        widget = self.controller.message_widget(message_id)
+        if message is None:
+            return
+        loaded = self.controller.model
+        sha = self.store.model_files.cached_sha256(loaded.path) if loaded else None
+        popover = InfoPopover(message, sha, self)
+        popover.rerun_requested.connect(self.controller.rerun_exactly)
+        anchor = widget.actions if widget is not None else self
+        popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
+        popover.show()
+        self._info_popover = popover  # kept for tests
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file

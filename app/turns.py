@@ -154,6 +154,8 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
                      temperature=sampling.temperature, top_p=sampling.top_p,
                      top_k=sampling.top_k, min_p=sampling.min_p, max_tokens=sampling.max_tokens,
                      **reproduce)
+        if sampling.grammar:  # constrained output is part of what reproduces it
+            saved["grammar"] = sampling.grammar
         if continuing is not None:
             saved["continued"] = True
         if final_status != "streaming" and progress.reasoning:  # "Thought for 12 s · 340 tokens"

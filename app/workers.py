@@ -17,7 +17,7 @@ from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelLoadError
 from storage import Store
 
 from .qt import QObject, QThread, QtCore, Signal, Slot
-from .turns import TurnRequest, run_turn
+from .turns import TurnRequest, history_for, run_turn
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class InferenceWorker(QObject):
     load_progress = Signal(str, float)  # path, 0..1
     turn_saved = Signal(int, int)  # user message id, assistant message id
     turn_finished = Signal(object)  # TurnResult
-    context_used = Signal(int)  # tokens in the KV cache after a turn
+    context_used = Signal(int, int)  # conversation id, tokens its shown branch takes
 
     def __init__(self, buffer: EventBuffer) -> None:
         super().__init__()
@@ -132,8 +132,25 @@ class InferenceWorker(QObject):
         result = run_turn(self._db(), self._engine, request, cancel=cancel,
                           on_event=self._buffer.push, on_saved=self.turn_saved.emit,
                           model_sha256=self._model_sha256)
-        self.context_used.emit(self._engine.cached_tokens)
+        self.context_used.emit(request.conversation_id, self._engine.cached_tokens)
         self.turn_finished.emit(result)
+
+    @Slot(int, str, object)
+    def measure_context(self, conversation_id: int, effort: str, instructions) -> None:
+        """How many tokens the conversation's shown branch takes: the composer's meter."""
+        if self._engine is None:
+            return
+        from inference.context import build_messages
+
+        history = history_for(self._db(), conversation_id, before_id=-1)
+        if not history:
+            self.context_used.emit(conversation_id, 0)
+            return
+        try:
+            text = self._engine.render(build_messages(instructions, history), effort)
+            self.context_used.emit(conversation_id, len(self._engine.tokenize(text)))
+        except Exception:  # a template that cannot render this history: no meter, no crash
+            log.exception("measuring the context failed")
 
     @Slot()
     def shutdown(self) -> None:
@@ -150,6 +167,7 @@ class InferenceThread(QObject):
 
     _load = Signal(str, object)
     _unload = Signal()
+    _measure = Signal(int, str, object)
     _turn = Signal(object, object)
     _sha = Signal(str, str)
     _shutdown = Signal()
@@ -162,6 +180,7 @@ class InferenceThread(QObject):
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load_model)
         self._unload.connect(self.worker.unload_model)
+        self._measure.connect(self.worker.measure_context)
         self._turn.connect(self.worker.run_turn)
         self._sha.connect(self.worker.set_model_sha256)
         self._shutdown.connect(self.worker.shutdown, QtCore.Qt.ConnectionType.BlockingQueuedConnection)
@@ -175,6 +194,9 @@ class InferenceThread(QObject):
 
     def unload_model(self) -> None:
         self._unload.emit()
+
+    def measure_context(self, conversation_id: int, effort: str, instructions) -> None:
+        self._measure.emit(conversation_id, effort, instructions)
 
     def cancel_load(self) -> None:
         self.worker.cancel_load()

@@ -77,7 +77,10 @@ def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_os
     assert saved[1].status == "complete" and saved[1].model_name == info.name
     assert window.sidebar.titles() == ["Why is the sky blue?"]
     assert "tokens/s" in window.speed_label.text()
-    assert window.context_label.text().startswith("Context ")
+    # the composer's meter: what the chat takes of the context, measured on the model's thread
+    qtbot.waitUntil(lambda: window.composer.context_meter.text().endswith(f"/ {info.n_ctx:,} tokens"))
+    used = int(window.composer.context_meter.text().split(" / ")[0].replace(",", ""))
+    assert 0 < used < info.n_ctx
 
 
 def test_reasoning_block_is_open_while_it_streams_and_folds_when_the_answer_starts(qtbot, window):
@@ -248,11 +251,17 @@ def test_a_second_instance_hands_over_to_the_first(qtbot):
         first.server.close()
 
 
-def test_deleting_the_conversation_that_is_streaming_stops_it_then_deletes_it(qtbot, window, tmp_path):
+def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qtbot, window, tmp_path):
     start_endless_answer(qtbot, window, tmp_path, "Go on forever")
     streaming = window.controller.conversation_id
     with qtbot.waitSignal(window.controller.busy_changed, timeout=20000):
         window.controller.delete_conversation(streaming)
-    assert window.store.conversations.get(streaming) is None
-    assert window.store.messages.list_for(streaming) == []
+    trashed = window.store.conversations.get(streaming)
+    assert trashed.deleted_at is not None and window.store.conversations.list() == []
+    saved = window.store.messages.list_for(streaming)  # the answer's last save landed first
+    assert saved[-1].status == "cancelled" and saved[-1].content
     assert window.sidebar.list.count() == 0 and bubbles(window) == []
+    # and the Undo the window offers brings it back
+    assert window.banner.button.text() == "Undo"
+    window.banner.button.click()
+    assert [c.id for c in window.store.conversations.list()] == [streaming]

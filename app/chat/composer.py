@@ -9,11 +9,15 @@ from ..qt import Qt, QtGui, QtWidgets, Signal
 
 class MessageEdit(QtWidgets.QPlainTextEdit):
     submitted = Signal()
+    up_in_empty = Signal()  # Up arrow with nothing typed: edit the last message
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt's name)
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
         if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not self.toPlainText():
+            self.up_in_empty.emit()
             return
         super().keyPressEvent(event)
 
@@ -21,6 +25,8 @@ class MessageEdit(QtWidgets.QPlainTextEdit):
 class Composer(QtWidgets.QFrame):
     send_requested = Signal(str, str)  # text, effort
     stop_requested = Signal()
+    edit_last_requested = Signal()
+    edit_cancel_requested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -31,6 +37,16 @@ class Composer(QtWidgets.QFrame):
         self.edit.setTabChangesFocus(True)
         self.edit.setFixedHeight(84)
         self.edit.submitted.connect(self._on_submit)
+        self.edit.up_in_empty.connect(self.edit_last_requested)
+        self.editing_note = QtWidgets.QLabel("Editing a message: sending makes a new branch "
+                                             "beside the old one.")
+        self.editing_note.setObjectName("editingNote")
+        self.cancel_edit_button = QtWidgets.QToolButton()
+        self.cancel_edit_button.setText("Cancel edit")
+        self.cancel_edit_button.setAutoRaise(True)
+        self.cancel_edit_button.clicked.connect(self.edit_cancel_requested)
+        self.context_meter = QtWidgets.QLabel()
+        self.context_meter.setObjectName("contextMeter")
 
         self.effort = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.effort.setObjectName("effortSlider")
@@ -55,9 +71,19 @@ class Composer(QtWidgets.QFrame):
         controls.addWidget(self.effort)
         controls.addWidget(self.effort_label)
         controls.addStretch(1)
+        controls.addWidget(self.context_meter)
         controls.addWidget(self.button)
+        editing = QtWidgets.QHBoxLayout()
+        editing.addWidget(self.editing_note)
+        editing.addWidget(self.cancel_edit_button)
+        editing.addStretch(1)
+        self._editing_row = QtWidgets.QWidget()
+        self._editing_row.setLayout(editing)
+        editing.setContentsMargins(0, 0, 0, 0)
+        self._editing_row.hide()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 12)
+        layout.addWidget(self._editing_row)
         layout.addWidget(self.edit)
         layout.addLayout(controls)
 
@@ -92,6 +118,35 @@ class Composer(QtWidgets.QFrame):
             return
         self.edit.clear()
         self.send_requested.emit(text, self.effort_name)
+
+    @property
+    def editing(self) -> bool:
+        return not self._editing_row.isHidden()
+
+    def begin_edit(self, text: str) -> None:
+        self._editing_row.show()
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+        self.edit.setFocus()
+
+    def end_edit(self) -> None:
+        if self.editing:
+            self._editing_row.hide()
+            self.edit.clear()
+
+    def set_context(self, used: int, size: int, reserve: int) -> None:
+        """The meter: tokens the chat takes, and what is left for the next message."""
+        if size <= 0:
+            self.context_meter.clear()
+            return
+        left = max(0, size - reserve - used)
+        self.context_meter.setText(f"{used:,} / {size:,} tokens")
+        self.context_meter.setToolTip(
+            f"This chat takes {used:,} tokens of the {size:,}-token context; {left:,} are left "
+            f"for your next message ({reserve:,} are kept for the answer). Older messages are "
+            "left out when it fills up; a larger context is in Settings.")
+        self.context_meter.setProperty("full", left < size // 10)
+        self.context_meter.style().polish(self.context_meter)
 
     def restore(self, text: str) -> None:
         """Put back text that could not be sent, so nothing the user typed is lost."""

@@ -6,24 +6,25 @@ data between widgets, the GUI thread's Store and the inference thread.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import threading
-from pathlib import Path
 
 from inference.events import AnswerDelta, ReasoningDelta
 from inference.runtime import LoadOptions
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
-from storage import Store
+from storage import CURRENT_LEAF, Message, Store
 from storage.model_files import sha256_file
 
 from .. import model_library, preferences
-from ..qt import QObject, QTimer, Signal
+from ..qt import QObject, QtGui, QTimer, QtWidgets, Signal
 from ..turns import TurnRequest, TurnResult
 from ..workers import EventBuffer, InferenceThread, Job, ModelInfo
 from .messages import AssistantMessage, UserMessage
 from .view import ChatView
 
 REPAINT_MS = 16  # ≤ 60 repaints a second while tokens stream
+PAGE = 60  # messages shown when a conversation opens; earlier ones on request
 
 
 class ChatController(QObject):
@@ -39,6 +40,11 @@ class ChatController(QObject):
     stats_changed = Signal(dict)  # stats of the last answer
     context_changed = Signal(int, int)  # tokens used, context size
     send_refused = Signal(str, str)  # text to give back to the composer, why
+    messages_deleted = Signal(list)  # ids, for the Undo offer
+    conversation_trashed = Signal(int)  # id, for the Undo offer
+    edit_started = Signal(str)  # the text to edit, for the composer
+    edit_cancelled = Signal()
+    info_requested = Signal(int)  # answer id
 
     def __init__(self, store: Store, view: ChatView, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +75,13 @@ class ChatController(QObject):
         self.instructions: str | None = None
         self.hide_reasoning = preferences.load(store).hide_reasoning
         self._delete_after_turn: int | None = None
+        self._thread: list[Message] = []  # the shown branch
+        self._shown_from = 0  # index in _thread of the first message with a widget
+        self._editing: Message | None = None
+        self._rerun_of: Message | None = None
+        self._branching = False
+        self.current_effort = None  # set by the window: the composer's effort, for regenerate
+        worker.turn_saved.connect(self._on_turn_saved)
 
     # -- models --------------------------------------------------------------------------------
 
@@ -151,21 +164,51 @@ class ChatController(QObject):
         return conversation.id
 
     def open_conversation(self, conversation_id: int | None) -> None:
+        """Show the conversation's current branch: its last PAGE messages, earlier ones on
+        request (a 500-message chat opens as fast as a short one)."""
         self.conversation_id = conversation_id
+        self.cancel_edit()
         self.view.clear()
         self._stream_widget = None
-        if conversation_id:
-            for m in self.store.messages.list_for(conversation_id):
-                if m.role == "user":
-                    self.view.add(UserMessage(m.content))
-                elif m.role == "assistant":
-                    if m.status == "streaming" and conversation_id == self._streaming_in:
-                        self._stream_widget = self._new_stream_widget()
-                        continue
-                    self.view.add(AssistantMessage.from_saved(
-                        m.content, m.reasoning, m.status, m.stats, m.error, m.effort,
-                        hide_reasoning=self.hide_reasoning))
+        self._thread = self.store.messages.thread(conversation_id) if conversation_id else []
+        self._shown_from = max(0, len(self._thread) - PAGE)
+        for m in self._thread[self._shown_from:]:
+            widget = self._widget_for(m)
+            if widget is not None:
+                self.view.add(widget)
+        self.view.set_earlier(self._shown_from, self.show_earlier)
         self.conversation_opened.emit(conversation_id or 0)
+        self._measure_context()
+
+    def show_earlier(self) -> None:
+        start = max(0, self._shown_from - PAGE)
+        widgets = [w for m in self._thread[start:self._shown_from] if (w := self._widget_for(m))]
+        self.view.prepend(widgets)
+        self._shown_from = start
+        self.view.set_earlier(start, self.show_earlier)
+
+    def _widget_for(self, m: Message) -> QtWidgets.QWidget | None:
+        if m.role == "user":
+            widget = UserMessage(m.content, message_id=m.id)
+        elif m.role == "assistant":
+            if m.status == "streaming" and m.conversation_id == self._streaming_in:
+                self._stream_widget = self._new_stream_widget(add=False)
+                self._stream_widget.set_message_id(m.id)
+                return self._stream_widget
+            widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status, m.stats,
+                                                 m.error, m.effort, message_id=m.id,
+                                                 hide_reasoning=self.hide_reasoning)
+        else:
+            return None
+        siblings = self.store.messages.siblings(m.id)
+        if len(siblings) > 1:
+            widget.actions.set_branch([s.id for s in siblings].index(m.id) + 1, len(siblings))
+        widget.action_requested.connect(self._on_action)
+        return widget
+
+    def message_widget(self, message_id: int) -> QtWidgets.QWidget | None:
+        return next((w for w in self.view.messages()
+                     if getattr(w, "message_id", None) == message_id), None)
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         if title.strip():
@@ -173,15 +216,144 @@ class ChatController(QObject):
             self.conversations_changed.emit()
 
     def delete_conversation(self, conversation_id: int) -> None:
+        """To the trash (undo is offered); purged after TRASH_DAYS."""
         if conversation_id == self._streaming_in:
-            # The worker's last save must land first: stop, and delete when the turn ends.
+            # The worker's last save must land first: stop, and trash it when the turn ends.
             self._delete_after_turn = conversation_id
             self.stop()
             return
-        self.store.conversations.delete(conversation_id)
+        self.store.conversations.trash(conversation_id)
         if conversation_id == self.conversation_id:
             self.open_conversation(None)
         self.conversations_changed.emit()
+        self.conversation_trashed.emit(conversation_id)
+
+    def restore_conversation(self, conversation_id: int) -> None:
+        self.store.conversations.restore(conversation_id)
+        self.conversations_changed.emit()
+        self.open_conversation(conversation_id)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.store.conversations.set_pinned(conversation_id, pinned)
+        self.conversations_changed.emit()
+
+    def show_message(self, conversation_id: int, message_id: int) -> None:
+        """Open a conversation at a message (a search hit), switching to its branch if needed."""
+        thread_ids = {m.id for m in self.store.messages.thread(conversation_id)}
+        if message_id not in thread_ids:
+            self.store.conversations.switch_branch(conversation_id, message_id)
+        self.open_conversation(conversation_id)
+        index = next((i for i, m in enumerate(self._thread) if m.id == message_id), None)
+        while index is not None and index < self._shown_from:
+            self.show_earlier()
+        widget = self.message_widget(message_id)
+        if widget is not None:
+            self.view.reveal(widget)
+
+    # -- message actions -----------------------------------------------------------------------
+
+    def _on_action(self, action: str, message_id: int) -> None:
+        if action == "copy":
+            message = self.store.messages.get(message_id)
+            QtGui.QGuiApplication.clipboard().setText(message.content if message else "")
+        elif action == "regenerate":
+            self.regenerate(message_id)
+        elif action == "continue":
+            self.continue_answer(message_id)
+        elif action == "delete":
+            self.delete_message(message_id)
+        elif action == "edit":
+            self.start_edit(message_id)
+        elif action == "info":
+            self.info_requested.emit(message_id)
+        elif action in ("branch-1", "branch+1"):
+            self.switch_branch(message_id, -1 if action == "branch-1" else 1)
+
+    def switch_branch(self, message_id: int, step: int) -> None:
+        siblings = self.store.messages.siblings(message_id)
+        ids = [m.id for m in siblings]
+        if message_id not in ids or self.busy:
+            return
+        target = ids[max(0, min(len(ids) - 1, ids.index(message_id) + step))]
+        self.store.conversations.switch_branch(self.conversation_id, target)
+        self.open_conversation(self.conversation_id)
+
+    def delete_message(self, message_id: int) -> None:
+        if self.busy:
+            self.send_refused.emit("", "Stop the answer being written first.")
+            return
+        ids = self.store.messages.delete(message_id)
+        self.open_conversation(self.conversation_id)
+        if ids:
+            self.messages_deleted.emit(ids)
+
+    def undo_delete(self, ids: list) -> None:
+        self.store.messages.restore(ids)
+        first = self.store.messages.get(ids[0])
+        if first is not None:
+            self.store.conversations.switch_branch(first.conversation_id, first.id)
+            self.open_conversation(first.conversation_id)
+
+    def start_edit(self, message_id: int) -> None:
+        """Put a message back in the composer; sending it makes a new branch beside it."""
+        message = self.store.messages.get(message_id)
+        if message is None or message.role != "user" or self.busy:
+            return
+        self._editing = message
+        self.edit_started.emit(message.content)
+
+    def edit_last(self) -> bool:
+        """Up arrow in an empty composer: edit the last message the user sent."""
+        last = next((m for m in reversed(self._thread) if m.role == "user"), None)
+        if last is None:
+            return False
+        self.start_edit(last.id)
+        return True
+
+    def cancel_edit(self) -> None:
+        if getattr(self, "_editing", None) is not None:
+            self._editing = None
+            self.edit_cancelled.emit()
+
+    def regenerate(self, answer_id: int) -> bool:
+        answer = self.store.messages.get(answer_id)
+        if answer is None or answer.parent_id is None:
+            return False
+        return self._start_turn(TurnRequest(self.conversation_id, effort=self._effort(),
+                                            instructions=self.instructions, sampling=self.sampling,
+                                            regenerate=answer.parent_id),
+                                replace_after=answer.parent_id)
+
+    def continue_answer(self, answer_id: int) -> bool:
+        widget = self.message_widget(answer_id)
+        answer = self.store.messages.get(answer_id)
+        if answer is None or widget is None:
+            return False
+        request = TurnRequest(self.conversation_id, effort=answer.effort or self._effort(),
+                              instructions=self.instructions, sampling=self.sampling,
+                              continue_id=answer_id)
+        return self._start_turn(request, continue_widget=widget)
+
+    def rerun_exactly(self, answer_id: int) -> bool:
+        """The same question, model settings, seed and date: a replay of the answer as a new
+        branch; its footer then says whether it came out identical."""
+        answer = self.store.messages.get(answer_id)
+        if answer is None or answer.parent_id is None or "seed" not in answer.stats:
+            return False
+        s = answer.stats
+        sampling = Sampling(temperature=s.get("temperature", 1.0), top_p=s.get("top_p", 1.0),
+                            top_k=s.get("top_k", 0), min_p=s.get("min_p", 0.0), seed=s["seed"],
+                            max_tokens=s.get("max_tokens"), grammar=s.get("grammar"))
+        now = _dt.datetime.fromisoformat(s["prompt_date"]) if s.get("prompt_date") else None
+        request = TurnRequest(answer.conversation_id, effort=answer.effort or "medium",
+                              instructions=s.get("instructions"), sampling=sampling,
+                              regenerate=answer.parent_id, now=now,
+                              reuse_limit=s.get("cached_tokens"))
+        self._rerun_of = answer
+        return self._start_turn(request, replace_after=answer.parent_id)
+
+    def _effort(self) -> str:
+        return self.current_effort() if callable(self.current_effort) else "medium"
 
     # -- turns ---------------------------------------------------------------------------------
 
@@ -190,40 +362,92 @@ class ChatController(QObject):
         return self._cancel is not None
 
     def send(self, text: str, effort: str) -> bool:
+        editing, self._editing = getattr(self, "_editing", None), None
+        if editing is not None:
+            self.edit_cancelled.emit()
+        request = TurnRequest(self.conversation_id or 0, text, effort, self.instructions,
+                              self.sampling)
+        if editing is not None:
+            request.parent_id = editing.parent_id
+            return self._start_turn(request, replace_after=editing.parent_id, branching=True,
+                                    new_text=text, give_back=text)
+        return self._start_turn(request, new_text=text, give_back=text)
+
+    def _start_turn(self, request: TurnRequest, *, replace_after: int | None = None,
+                    branching: bool = False, continue_widget: AssistantMessage | None = None,
+                    new_text: str | None = None, give_back: str = "") -> bool:
         if self.busy:
-            self.send_refused.emit(text, "An answer is still being written. Stop it first.")
+            self.send_refused.emit(give_back, "An answer is still being written. Stop it first.")
             return False
         if self.model is None:
             why = ("The model is still loading." if self.loading_path
                    else "Choose a model first: gpt-oss-20b, the starter, or one already on disk.")
-            self.send_refused.emit(text, why)
+            self.send_refused.emit(give_back, why)
             return False
         if self.conversation_id is None:
             self.new_conversation()
-        self.view.add(UserMessage(text))
+            request.conversation_id = self.conversation_id
+        branching = branching or replace_after is not None
+        if branching:
+            self._truncate_view_after(replace_after)
         self._streaming_in = self.conversation_id
-        self._stream_text = {"reasoning": "", "answer": ""}
-        self._stream_widget = self._new_stream_widget()
+        self._branching = branching
+        if continue_widget is not None:
+            self._stream_text = {"reasoning": continue_widget.reasoning.text,
+                                 "answer": continue_widget.answer_text}
+            self._stream_widget = continue_widget
+            continue_widget.actions.hide()
+            continue_widget.footer.hide()
+        else:
+            if new_text is not None:
+                user = UserMessage(new_text)
+                user.action_requested.connect(self._on_action)
+                self.view.add(user)
+            self._stream_text = {"reasoning": "", "answer": ""}
+            self._stream_widget = self._new_stream_widget()
         self._cancel = threading.Event()
-        request = TurnRequest(self.conversation_id, text, effort, self.instructions, self.sampling)
         self._inference.run_turn(request, self._cancel)
         self._timer.start()
         self.busy_changed.emit(True)
         return True
+
+    def _truncate_view_after(self, message_id: int | None) -> None:
+        """Drop the widgets after `message_id` (all of them for None): a new branch starts there."""
+        widgets = self.view.messages()
+        keep = 0
+        if message_id is not None:
+            for i, widget in enumerate(widgets):
+                if getattr(widget, "message_id", None) == message_id:
+                    keep = i + 1
+                    break
+            else:  # above the shown page: show the branch point's page afresh
+                keep = 0
+        self.view.remove_from(keep)
 
     def stop(self) -> None:
         """Stop the answer within a token; what came so far stays, marked stopped."""
         if self._cancel is not None:
             self._cancel.set()
 
-    def _new_stream_widget(self) -> AssistantMessage:
+    def _new_stream_widget(self, add: bool = True) -> AssistantMessage:
         widget = AssistantMessage(hide_reasoning=self.hide_reasoning)
+        widget.action_requested.connect(self._on_action)
         if self._stream_text["reasoning"]:
             widget.append_reasoning(self._stream_text["reasoning"])
         if self._stream_text["answer"]:
             widget.append_answer(self._stream_text["answer"])
-        self.view.add(widget)
+        if add:
+            self.view.add(widget)
         return widget
+
+    def _on_turn_saved(self, user_id: int, answer_id: int) -> None:
+        if self.conversation_id != self._streaming_in:
+            return
+        if self._stream_widget is not None:
+            self._stream_widget.set_message_id(answer_id)
+        users = [w for w in self.view.messages() if isinstance(w, UserMessage)]
+        if users and users[-1].message_id is None:
+            users[-1].set_message_id(user_id)
 
     def _drain(self) -> None:
         for event in self._buffer.drain():
@@ -239,21 +463,39 @@ class ChatController(QObject):
     def _on_turn_finished(self, result: TurnResult) -> None:
         self._timer.stop()
         self._drain()
-        if self._stream_widget is not None and self.conversation_id == self._streaming_in:
-            self._stream_widget.finish(result.status, result.stats, result.error,
-                                       result.stats.get("effort"))
+        rerun_of, self._rerun_of = getattr(self, "_rerun_of", None), None
+        stats = result.stats
+        if rerun_of is not None:
+            same = (result.answer, result.reasoning) == (rerun_of.content, rerun_of.reasoning)
+            stats = {**stats, "rerun_of": rerun_of.id, "rerun_identical": same}
+            self.store.messages.update(result.message_id, stats=stats)
+        shown_here = self.conversation_id == self._streaming_in
+        if self._stream_widget is not None and shown_here:
+            self._stream_widget.set_message_id(result.message_id)
+            self._stream_widget.finish(result.status, stats, result.error, stats.get("effort"))
+        branching = self._branching
         self._cancel = None
         self._streaming_in = None
         self._stream_widget = None
         self.busy_changed.emit(False)
-        self.stats_changed.emit(result.stats)
+        self.stats_changed.emit(stats)
         if self._delete_after_turn is not None:
             doomed, self._delete_after_turn = self._delete_after_turn, None
             self.delete_conversation(doomed)
+        elif shown_here:
+            self._thread = self.store.messages.thread(self.conversation_id)
+            if branching:  # the "2/3" switchers changed
+                self.open_conversation(self.conversation_id)
+            else:
+                self._measure_context()
         self.conversations_changed.emit()  # the title and the order may have changed
 
-    def _on_context_used(self, used: int) -> None:
-        if self.model is not None:
+    def _measure_context(self) -> None:
+        if self.model is not None and self.conversation_id:
+            self._inference.measure_context(self.conversation_id, self._effort(), self.instructions)
+
+    def _on_context_used(self, conversation_id: int, used: int) -> None:
+        if self.model is not None and conversation_id == self.conversation_id:
             self.context_changed.emit(used, self.model.n_ctx)
 
     def shutdown(self) -> None:

@@ -6,7 +6,7 @@ import time
 
 from .. import theme
 from ..markdown import code_blocks, to_html
-from ..qt import QtCore, QtGui, Qt, QtWidgets
+from ..qt import QtCore, QtGui, Qt, QtWidgets, Signal
 
 STATUS_NOTES = {
     "cancelled": "Stopped",
@@ -25,15 +25,86 @@ def _label(rich: bool, object_name: str) -> QtWidgets.QLabel:
     return label
 
 
+class ActionBar(QtWidgets.QWidget):
+    """Small text buttons under a message, and the "‹ 2/3 ›" branch switcher."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageActions")
+        self._layout = QtWidgets.QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self.prev_button = self._button("‹", "Previous version")
+        self.branch_label = QtWidgets.QLabel()
+        self.branch_label.setObjectName("branchLabel")
+        self._layout.addWidget(self.branch_label)
+        self.next_button = self._button("›", "Next version")
+        for widget in (self.prev_button, self.branch_label, self.next_button):
+            widget.hide()
+        self.buttons: dict[str, QtWidgets.QToolButton] = {}
+
+    def _button(self, text: str, tip: str) -> QtWidgets.QToolButton:
+        button = QtWidgets.QToolButton()
+        button.setObjectName("messageAction")
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._layout.addWidget(button)
+        return button
+
+    def add(self, key: str, text: str, tip: str) -> QtWidgets.QToolButton:
+        button = self._button(text, tip)
+        self.buttons[key] = button
+        return button
+
+    def finish(self) -> None:
+        self._layout.addStretch(1)
+
+    def set_branch(self, index: int, count: int) -> None:
+        """This message is version `index` (1-based) of `count`."""
+        several = count > 1
+        for widget in (self.prev_button, self.branch_label, self.next_button):
+            widget.setVisible(several)
+        self.branch_label.setText(f"{index}/{count}")
+        self.prev_button.setEnabled(index > 1)
+        self.next_button.setEnabled(index < count)
+
+
 class UserMessage(QtWidgets.QFrame):
-    def __init__(self, text: str, parent=None) -> None:
+    action_requested = Signal(str, int)  # "edit" | "delete" | "branch-1" | "branch+1", message id
+
+    def __init__(self, text: str, parent=None, *, message_id: int | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("userMessage")
+        self.message_id = message_id
         layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setContentsMargins(12, 8, 12, 6)
         self.body = _label(rich=False, object_name="userText")
         self.body.setText(text)
+        self.actions = ActionBar()
+        self.actions.prev_button.clicked.connect(lambda: self._emit("branch-1"))
+        self.actions.next_button.clicked.connect(lambda: self._emit("branch+1"))
+        self.actions.add("edit", "Edit", "Edit and resend as a new branch (Up arrow edits the "
+                         "last one)").clicked.connect(lambda: self._emit("edit"))
+        self.actions.add("delete", "Delete", "Delete this message and what follows it (undo "
+                         "is offered)").clicked.connect(lambda: self._emit("delete"))
+        self.actions.finish()
+        self.actions.setVisible(message_id is not None)
         layout.addWidget(self.body)
+        layout.addWidget(self.actions)
+
+    @property
+    def text(self) -> str:
+        return self.body.text()
+
+    def set_message_id(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.actions.show()
+
+    def _emit(self, action: str) -> None:
+        if self.message_id is not None:
+            self.action_requested.emit(action, self.message_id)
 
 
 class ReasoningBlock(QtWidgets.QWidget):
@@ -80,12 +151,15 @@ class ReasoningBlock(QtWidgets.QWidget):
         self._text += text
         self.body.setText(self._text)
 
-    def fold(self, seconds: float | None = None) -> None:
+    def fold(self, seconds: float | None = None, tokens: int | None = None) -> None:
         """The answer began (or the turn ended): close, and say how long the thinking took."""
         if seconds is None and self._started is not None:
             seconds = time.monotonic() - self._started
         self.seconds = seconds
-        self.set_title(f"Thought for {_duration(seconds)}" if seconds is not None else "Reasoning")
+        title = f"Thought for {_duration(seconds)}" if seconds is not None else "Reasoning"
+        if tokens:
+            title += f" · {tokens:,} tokens"
+        self.set_title(title)
         self.toggle.setChecked(False)
 
 
@@ -98,8 +172,14 @@ def _duration(seconds: float) -> str:
 
 
 class AssistantMessage(QtWidgets.QFrame):
-    def __init__(self, parent=None, *, hide_reasoning: bool = False) -> None:
+    # "copy" | "regenerate" | "continue" | "delete" | "info" | "branch-1" | "branch+1", id
+    action_requested = Signal(str, int)
+
+    def __init__(self, parent=None, *, hide_reasoning: bool = False,
+                 message_id: int | None = None) -> None:
         super().__init__(parent)
+        self.message_id = message_id
+        self.stats: dict = {}
         self._hide_reasoning = hide_reasoning  # the setting: the text is kept, never shown
         self.setObjectName("assistantMessage")
         layout = QtWidgets.QVBoxLayout(self)
@@ -110,16 +190,34 @@ class AssistantMessage(QtWidgets.QFrame):
         self.answer.linkActivated.connect(self._on_link)
         self.footer = QtWidgets.QLabel()
         self.footer.setObjectName("messageFooter")
+        self.footer.setWordWrap(True)
         self.footer.hide()
+        self.actions = ActionBar()
+        self.actions.prev_button.clicked.connect(lambda: self._emit("branch-1"))
+        self.actions.next_button.clicked.connect(lambda: self._emit("branch+1"))
+        for key, text, tip in (
+                ("copy", "Copy", "Copy the answer as Markdown"),
+                ("regenerate", "Regenerate", "Answer again; this answer stays as a branch"),
+                ("continue", "Continue", "Write more of this cut-off answer"),
+                ("info", "Info", "How this answer was made, and Re-run exactly"),
+                ("delete", "Delete", "Delete this answer (undo is offered)")):
+            self.actions.add(key, text, tip).clicked.connect(lambda _=False, k=key: self._emit(k))
+        self.actions.finish()
+        self.actions.hide()  # shown once the answer is finished and saved
         layout.addWidget(self.reasoning)
         layout.addWidget(self.answer)
         layout.addWidget(self.footer)
+        layout.addWidget(self.actions)
         self._answer = ""
         self.status = "streaming"
 
     @property
     def answer_text(self) -> str:
         return self._answer
+
+    def _emit(self, action: str) -> None:
+        if self.message_id is not None:
+            self.action_requested.emit(action, self.message_id)
 
     def _on_link(self, href: str) -> None:
         """A code block's Copy link copies it; a web link opens in the browser, only on click."""
@@ -144,27 +242,42 @@ class AssistantMessage(QtWidgets.QFrame):
     def finish(self, status: str, stats: dict | None = None, error: str | None = None,
                effort: str | None = None) -> None:
         self.status = status
-        stats = stats or {}
-        if self.reasoning.text and self.reasoning.seconds is None:
-            self.reasoning.fold(stats.get("reasoning_s"))
+        stats = self.stats = stats or {}
+        if self.reasoning.text:
+            seconds = self.reasoning.seconds if self.reasoning.seconds is not None \
+                else stats.get("reasoning_s")
+            self.reasoning.fold(stats.get("reasoning_s") or seconds, stats.get("reasoning_tokens"))
         parts = []
         if status in STATUS_NOTES:
             parts.append(STATUS_NOTES[status] + (f": {error}" if error else ""))
         if stats.get("finish_reason") == "length":
-            parts.append("Cut off: the context window is full")
+            parts.append("Cut off at the length limit")
+        if stats.get("ttft_s"):
+            parts.append(f"{stats['ttft_s']:.2f} s to first token")
         if stats.get("decode_tps"):
             parts.append(f"{stats['decode_tps']:.1f} tokens/s")
+        if stats.get("generated_tokens"):
+            parts.append(f"{stats['generated_tokens']:,} tokens")
         if effort:
             parts.append(f"{effort} effort")
+        if "rerun_identical" in stats:
+            parts.append("re-run: identical to the original" if stats["rerun_identical"]
+                         else "re-run: differs from the original")
         self.footer.setText(" · ".join(parts))
         self.footer.setVisible(bool(parts))
         self.setProperty("status", status)
+        cut_off = status in ("cancelled", "failed") or stats.get("finish_reason") == "length"
+        self.actions.buttons["continue"].setVisible(cut_off and bool(self._answer or self.reasoning.text))
+        self.actions.setVisible(self.message_id is not None)
+
+    def set_message_id(self, message_id: int) -> None:
+        self.message_id = message_id
 
     @classmethod
     def from_saved(cls, answer: str, reasoning: str, status: str, stats: dict | None,
                    error: str | None, effort: str | None, *,
-                   hide_reasoning: bool = False) -> "AssistantMessage":
-        widget = cls(hide_reasoning=hide_reasoning)
+                   hide_reasoning: bool = False, message_id: int | None = None) -> "AssistantMessage":
+        widget = cls(hide_reasoning=hide_reasoning, message_id=message_id)
         if reasoning:
             widget.append_reasoning(reasoning)
             widget.reasoning.fold((stats or {}).get("reasoning_s"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..qt import Qt, QtWidgets
+from ..qt import Qt, QtCore, QtWidgets
 
 
 class ChatView(QtWidgets.QScrollArea):
@@ -18,6 +18,12 @@ class ChatView(QtWidgets.QScrollArea):
         self._layout.setContentsMargins(24, 16, 24, 16)
         self._layout.setSpacing(12)
         self._layout.addStretch(1)
+        self.earlier_button = QtWidgets.QPushButton()
+        self.earlier_button.setObjectName("earlierButton")
+        self.earlier_button.hide()
+        self._layout.insertWidget(0, self.earlier_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._on_earlier = None
+        self.earlier_button.clicked.connect(lambda: self._on_earlier and self._on_earlier())
         self.setWidget(self._column)
         self._follow = True  # stick to the bottom while the user has not scrolled up
         bar = self.verticalScrollBar()
@@ -25,16 +31,47 @@ class ChatView(QtWidgets.QScrollArea):
         bar.rangeChanged.connect(self._on_range)
 
     def messages(self) -> list[QtWidgets.QWidget]:
-        return [self._layout.itemAt(i).widget() for i in range(self._layout.count() - 1)]
+        # Layout: [earlier button, messages…, stretch]
+        return [self._layout.itemAt(i).widget() for i in range(1, self._layout.count() - 1)]
 
     def add(self, widget: QtWidgets.QWidget) -> None:
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._follow = True
 
-    def clear(self) -> None:
-        while self._layout.count() > 1:
-            widget = self._layout.takeAt(0).widget()
+    def prepend(self, widgets: list[QtWidgets.QWidget]) -> None:
+        """Earlier messages above the shown ones, keeping what the user looks at in place."""
+        bar = self.verticalScrollBar()
+        before = bar.maximum() - bar.value()
+        for i, widget in enumerate(widgets):
+            self._layout.insertWidget(1 + i, widget)
+        self._follow = False
+        self._column.adjustSize()
+        bar.setValue(bar.maximum() - before)
+
+    def set_earlier(self, count: int, callback) -> None:
+        """Offer the `count` messages not shown yet (0: none left)."""
+        self._on_earlier = callback
+        self.earlier_button.setText(f"Show earlier messages ({count})")
+        self.earlier_button.setVisible(count > 0)
+
+    def remove_from(self, index: int) -> None:
+        """Remove the message widgets from `index` on (a new branch replaces them)."""
+        for widget in self.messages()[index:]:
+            self._layout.removeWidget(widget)
             widget.deleteLater()
+
+    def reveal(self, widget: QtWidgets.QWidget) -> None:
+        self._follow = False
+        self._column.adjustSize()
+        self.ensureWidgetVisible(widget, 0, 40)
+        widget.setProperty("highlight", True)
+        widget.style().polish(widget)
+        QtCore.QTimer.singleShot(2500, lambda: (widget.setProperty("highlight", False),
+                                                widget.style().polish(widget)))
+
+    def clear(self) -> None:
+        self.remove_from(0)
+        self.earlier_button.hide()
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
