@@ -14,11 +14,12 @@ from .chat.view import ChatView
 from .models.downloads import DownloadManager
 from .models.manager import ModelManager
 from .models.welcome import WelcomePage
-from .qt import Qt, QtGui, QtWidgets
+from .qt import Qt, QtCore, QtGui, QtWidgets
 from .settings_dialog import SettingsDialog
-from .sidebar import Sidebar
+from .sidebar import EXPORT_FORMATS, Sidebar
 
 OPEN_MODEL = "Open model…"
+WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
 CHOOSE_MODEL = "Choose a model…"
 
 
@@ -37,6 +38,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome = WelcomePage(store, self.downloads)
         self._manager: ModelManager | None = None
         self._settings_dialog: SettingsDialog | None = None
+        self._closed = False
         self._banner_action = None  # what the banner's button does now
 
         right = QtWidgets.QWidget()
@@ -55,7 +57,9 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 860])
+        self.splitter = splitter
         self.setCentralWidget(splitter)
+        self._restore_window_state()
 
         self.model_label = QtWidgets.QLabel("No model")
         self.speed_label = QtWidgets.QLabel()
@@ -78,6 +82,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         new = file_menu.addAction("New chat", self.controller.new_conversation)
         new.setShortcut(QtGui.QKeySequence.StandardKey.New)
+        search = file_menu.addAction("Search chats…", self.show_search)
+        search.setShortcut(QtGui.QKeySequence("Ctrl+K"))
+        file_menu.addSeparator()
+        export = file_menu.addMenu("Export chat as")
+        for label, ext in EXPORT_FORMATS:
+            export.addAction(label, lambda e=ext: self.controller.conversation_id
+                             and self.export_conversation(self.controller.conversation_id, e))
+        file_menu.addAction("Import chat…", self.import_conversation)
         file_menu.addSeparator()
         settings = file_menu.addAction("Settings…", self.show_settings)
         settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
@@ -104,6 +116,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sidebar.selected.connect(c.open_conversation)
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
+        self.sidebar.pin_requested.connect(c.set_pinned)
+        self.sidebar.export_requested.connect(self.export_conversation)
         self.banner.action_clicked.connect(lambda: self._banner_action and self._banner_action())
         c.conversations_changed.connect(self.refresh_conversations)
         c.busy_changed.connect(self.composer.set_generating)
@@ -183,6 +197,77 @@ class MainWindow(QtWidgets.QMainWindow):
             self.welcome.refresh()
             if self._manager is not None and self._manager.isVisible():
                 self._manager.refresh()
+
+    def show_search(self) -> None:
+        from .search_dialog import SearchDialog
+
+        dialog = SearchDialog(self.store, self)
+        dialog.open_requested.connect(self._open_hit)
+        dialog.open()
+        self._search_dialog = dialog  # kept for tests, and alive while open
+
+    def _open_hit(self, conversation_id: int, message_id: int) -> None:
+        self.show_chat()
+        self.controller.show_message(conversation_id, message_id)
+        self.refresh_conversations()
+
+    def export_conversation(self, conversation_id: int, ext: str) -> None:
+        from . import export
+
+        conversation = self.store.conversations.get(conversation_id)
+        if conversation is None:
+            return
+        safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conversation.title)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export chat", str(Path.home() / f"{safe.strip() or 'chat'}.{ext}"),
+            f"{ext.upper()} files (*.{ext})")
+        if not path:
+            return
+        if ext == "md":
+            text = export.export_markdown(self.store, conversation_id)
+        elif ext == "html":
+            text = export.export_html(self.store, conversation_id)
+        else:
+            text = export.dumps(export.export_json(self.store, conversation_id))
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self._show_banner(f"Could not write {path}: {exc.strerror or exc}", "error")
+            return
+        self.statusBar().showMessage(f"Exported to {path}", 6000)
+
+    def import_conversation(self) -> None:
+        from . import export
+
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Import chat", str(Path.home()), "Hearth chats (*.json);;All files (*)")
+        if not path:
+            return
+        try:
+            data = Path(path).read_bytes()
+            conversation_id = export.import_json(self.store, data)
+        except (OSError, export.ConversationImportError) as exc:
+            self._show_banner(f"Could not import {Path(path).name}: {exc}", "error")
+            return
+        self.refresh_conversations()
+        self.show_chat()
+        self.controller.open_conversation(conversation_id)
+        self.refresh_conversations()
+
+    def _restore_window_state(self) -> None:
+        state = self.store.settings.get(WINDOW_KEY) or {}
+        try:
+            if state.get("geometry"):
+                self.restoreGeometry(QtCore.QByteArray.fromBase64(state["geometry"].encode()))
+            if state.get("splitter"):
+                self.splitter.setSizes([int(x) for x in state["splitter"]])
+        except (TypeError, ValueError):
+            pass  # a damaged value: the defaults
+
+    def _save_window_state(self) -> None:
+        self.store.settings.set(WINDOW_KEY, {
+            "geometry": bytes(self.saveGeometry().toBase64()).decode(),
+            "splitter": self.splitter.sizes()})
 
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.store, self)
@@ -274,6 +359,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._info_popover = popover  # kept for tests
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self._closed:  # once: a second close (at exit) finds the database closed
+            self._closed = True
+            self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         super().closeEvent(event)

@@ -210,12 +210,12 @@ def test_effort_slider_applies_to_the_next_turn(qtbot, window, tiny_gpt_oss):
 def test_rename_and_delete_conversations_from_the_sidebar(qtbot, window):
     first = window.controller.new_conversation()
     window.controller.new_conversation()
-    item = window.sidebar.list.item(window.sidebar.titles().index("New chat"))
+    item = window.sidebar.item_for(first)
     item.setText("Renamed")  # what the in-place editor does on Enter
     assert "Renamed" in [c.title for c in window.store.conversations.list()]
     window.controller.delete_conversation(first)
     assert len(window.store.conversations.list()) == 1
-    assert window.sidebar.list.count() == 1
+    assert window.sidebar.titles() == ["New chat"] and window.sidebar.headings() == ["Today"]
 
 
 def test_an_answer_cut_off_by_a_crash_is_kept_and_marked(qtbot):
@@ -260,7 +260,7 @@ def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qt
     assert trashed.deleted_at is not None and window.store.conversations.list() == []
     saved = window.store.messages.list_for(streaming)  # the answer's last save landed first
     assert saved[-1].status == "cancelled" and saved[-1].content
-    assert window.sidebar.list.count() == 0 and bubbles(window) == []
+    assert window.sidebar.titles() == [] and bubbles(window) == []
     # and the Undo the window offers brings it back
     assert window.banner.button.text() == "Undo"
     window.banner.button.click()

@@ -66,8 +66,9 @@ class ChatView(QtWidgets.QScrollArea):
         self.ensureWidgetVisible(widget, 0, 40)
         widget.setProperty("highlight", True)
         widget.style().polish(widget)
-        QtCore.QTimer.singleShot(2500, lambda: (widget.setProperty("highlight", False),
-                                                widget.style().polish(widget)))
+        # The widget as context: the timer dies with it if the view is cleared first.
+        QtCore.QTimer.singleShot(2500, widget, lambda: (widget.setProperty("highlight", False),
+                                                        widget.style().polish(widget)))
 
     def clear(self) -> None:
         self.remove_from(0)
