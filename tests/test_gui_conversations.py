@@ -140,9 +140,9 @@ def test_a_long_chat_opens_with_its_latest_messages_and_earlier_ones_on_request(
     cid = _chat(window.store, "Long", [(f"Question {i}", f"Answer {i}") for i in range(75)])
     window.controller.open_conversation(cid)
     view = window.chat_view
-    assert len(view.messages()) == 60 and view.earlier_button.text() == "Show earlier messages (90)"
+    assert len(view.messages()) == 30 and view.earlier_button.text() == "Show earlier messages (120)"
     view.earlier_button.click()
-    assert len(view.messages()) == 120
+    assert len(view.messages()) == 60
     # A search hit far up the chat is revealed: the pages above it are loaded first.
     first = window.store.messages.thread(cid)[0]
     window._open_hit(cid, first.id)

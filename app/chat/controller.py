@@ -24,7 +24,7 @@ from .messages import AssistantMessage, UserMessage
 from .view import ChatView
 
 REPAINT_MS = 16  # ≤ 60 repaints a second while tokens stream
-PAGE = 60  # messages shown when a conversation opens; earlier ones on request
+PAGE = 30  # messages shown when a conversation opens; earlier ones on request
 
 
 class ChatController(QObject):

@@ -26,6 +26,7 @@ class ChatView(QtWidgets.QScrollArea):
         self.earlier_button.clicked.connect(lambda: self._on_earlier and self._on_earlier())
         self.setWidget(self._column)
         self._follow = True  # stick to the bottom while the user has not scrolled up
+        self._keep_from_bottom: int | None = None
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range)
@@ -45,8 +46,7 @@ class ChatView(QtWidgets.QScrollArea):
         for i, widget in enumerate(widgets):
             self._layout.insertWidget(1 + i, widget)
         self._follow = False
-        self._column.adjustSize()
-        bar.setValue(bar.maximum() - before)
+        self._keep_from_bottom = before  # applied when the new range arrives (_on_range)
 
     def set_earlier(self, count: int, callback) -> None:
         """Offer the `count` messages not shown yet (0: none left)."""
@@ -79,5 +79,8 @@ class ChatView(QtWidgets.QScrollArea):
         self._follow = value >= bar.maximum() - 4
 
     def _on_range(self, _lo: int, hi: int) -> None:
-        if self._follow:
+        if self._keep_from_bottom is not None:  # earlier messages went in above: stay put
+            self.verticalScrollBar().setValue(hi - self._keep_from_bottom)
+            self._keep_from_bottom = None
+        elif self._follow:
             self.verticalScrollBar().setValue(hi)
