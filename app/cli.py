@@ -5,6 +5,8 @@
     hearth models list [--json]            every GGUF on this machine, with its memory fit
     hearth models pull REPO FILE           download from Hugging Face (Ctrl+C, then resume)
     hearth models default [PATH]           show or set the model used when none is named
+    hearth prompts list|export|import      the saved prompt library
+    hearth chat --prompt NAME --var k=v …  apply a saved prompt exactly as the window does
 
 `chat` runs the same turn code as the window (app.turns); without --save it keeps the turn
 in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -43,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--conversation", type=int, metavar="ID",
                       help="continue this saved conversation (implies --save)")
     chat.add_argument("--instructions", help="developer instructions for the model")
+    chat.add_argument("--prompt", metavar="NAME", help="apply a saved prompt (preset or quick)")
+    chat.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                      help="a value for one of the prompt's {{variables}} (repeatable)")
     chat.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--top-p", type=float)
@@ -65,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--revision", default="main")
     default = models_sub.add_parser("default", help="show or set the default model")
     default.add_argument("path", nargs="?")
+
+    prompts = sub.add_parser("prompts", help="the saved prompt library")
+    prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
+    plist = prompts_sub.add_parser("list", help="every saved prompt")
+    plist.add_argument("--json", action="store_true")
+    pexport = prompts_sub.add_parser("export", help="write the library to a JSON file or a folder")
+    pexport.add_argument("target")
+    pexport.add_argument("--format", choices=("json", "md"), help="default: from the target's name")
+    pimport = prompts_sub.add_parser("import", help="read prompts from a JSON file or a folder of .md")
+    pimport.add_argument("source")
     return parser
 
 
@@ -137,8 +152,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     save = args.save or args.conversation is not None
     model, prefs, options = _model_and_prefs(args.model)
-    effort = args.effort or prefs.effort
-    sampling = Sampling(temperature=prefs.temperature if args.temperature is None else args.temperature,
+    question, instructions = args.question, args.instructions
+    preset_effort = preset_temperature = None
+    if args.prompt:
+        applied = _apply_prompt(args.prompt, args.var, args.question)
+        question = applied.text
+        instructions = applied.instructions or instructions
+        preset_effort, preset_temperature = applied.effort, applied.temperature
+    elif args.var:
+        raise CliError("--var needs --prompt NAME")
+    if not question.strip():
+        raise CliError("nothing to ask: give the question after the options")
+    effort = args.effort or preset_effort or prefs.effort
+    default_temperature = prefs.temperature if preset_temperature is None else preset_temperature
+    sampling = Sampling(temperature=default_temperature if args.temperature is None else args.temperature,
                         top_p=prefs.top_p if args.top_p is None else args.top_p,
                         seed=args.seed, max_tokens=args.max_tokens)
     engine = _load(model, n_ctx=args.ctx or prefs.n_ctx, n_gpu_layers=options.n_gpu_layers,
@@ -158,8 +185,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif store.conversations.get(conversation_id) is None:
                     raise CliError(f"no saved conversation {conversation_id}")
                 outcome["conversation_id"] = conversation_id
-                request = TurnRequest(conversation_id, args.question, effort,
-                                      args.instructions, sampling)
+                request = TurnRequest(conversation_id, question, effort, instructions, sampling)
                 outcome["result"] = run_turn(store, engine, request, cancel=cancel, on_event=printer)
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
@@ -186,6 +212,32 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if result.status == "failed":
         raise CliError(result.error or "the turn failed")
     return 130 if result.status == "cancelled" else 0
+
+
+def _apply_prompt(name: str, pairs: list[str], text: str):
+    """A saved prompt applied to this message, as the window applies it."""
+    from storage import Store
+    from storage.prompts import PromptError
+
+    from . import prompt_library
+
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--var {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    with Store() as store:
+        prompt_library.ensure_starters(store)
+        prompt = store.prompts.by_name(name)
+        if prompt is None:
+            names = ", ".join(p.name for p in store.prompts.list())
+            raise CliError(f"no saved prompt named {name!r}; saved: {names or 'none'}")
+        builtins = {k: values.pop(k) for k in ("clipboard", "selection") if k in values}
+        try:
+            return prompt_library.apply(prompt, values, text, builtins)
+        except (prompt_library.PromptVariableError, PromptError) as exc:
+            raise CliError(str(exc)) from exc
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -217,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             from .cli_models import run
 
             return run(args)
+        if args.command == "prompts":
+            from .cli_prompts import run as run_prompts
+
+            return run_prompts(args)
         return {"chat": cmd_chat, "render": cmd_render}[args.command](args)
     except CliError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from storage import Store
 
-from . import model_library, preferences, theme
+from . import model_library, preferences, prompt_library, theme
 from .banner import Banner
 from .chat.composer import Composer
 from .chat.controller import ChatController
@@ -14,6 +14,10 @@ from .chat.view import ChatView
 from .models.downloads import DownloadManager
 from .models.manager import ModelManager
 from .models.welcome import WelcomePage
+from .prompts.library_window import PromptLibraryWindow
+from .prompts.palette import PromptPalette
+from .prompts.preset_bar import PresetBar
+from .prompts.variables_dialog import VariablesDialog
 from .qt import Qt, QtCore, QtGui, QtWidgets
 from .settings_dialog import SettingsDialog
 from .sidebar import EXPORT_FORMATS, Sidebar
@@ -34,6 +38,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer = Composer()
         self.banner = Banner()
         self.controller = ChatController(store, self.chat_view, self)
+        prompt_library.ensure_starters(store)
+        self.preset_bar = PresetBar()
+        self.palette = PromptPalette(store, self)
+        self.composer.set_palette(self.palette)
+        self._library: PromptLibraryWindow | None = None
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
         self._manager: ModelManager | None = None
@@ -46,6 +55,7 @@ class MainWindow(QtWidgets.QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.banner)
+        column.addWidget(self.preset_bar)
         column.addWidget(self.chat_view, 1)
         column.addWidget(self.composer)
         self.pages = QtWidgets.QStackedWidget()
@@ -97,6 +107,11 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit", self.close)
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        prompts_menu = self.menuBar().addMenu("&Prompts")
+        library = prompts_menu.addAction("Prompt library…", self.show_prompt_library)
+        library.setShortcut(QtGui.QKeySequence("Ctrl+Shift+L"))
+        prompts_menu.addAction("Insert a saved prompt  (type / in the composer)",
+                               lambda: (self.composer.insert_prompt_text("/"), self.show_chat()))
         models_menu = self.menuBar().addMenu("&Models")
         manager = models_menu.addAction("Model manager…", self.show_model_manager)
         manager.setShortcut(QtGui.QKeySequence("Ctrl+Shift+M"))
@@ -144,6 +159,10 @@ class MainWindow(QtWidgets.QMainWindow):
         c.edit_cancelled.connect(self.composer.end_edit)
         c.info_requested.connect(self.show_info)
         c.current_effort = lambda: self.composer.effort_name
+        c.preset_changed.connect(self._on_preset_changed)
+        self.preset_bar.preset_chosen.connect(self.choose_preset)
+        self.palette.chosen.connect(self.use_prompt)
+        self._on_preset_changed(None)
         self.composer.edit_last_requested.connect(c.edit_last)
         self.composer.edit_cancel_requested.connect(c.cancel_edit)
 
@@ -197,6 +216,73 @@ class MainWindow(QtWidgets.QMainWindow):
             self.welcome.refresh()
             if self._manager is not None and self._manager.isVisible():
                 self._manager.refresh()
+
+    # -- saved prompts ---------------------------------------------------------------------------
+
+    def show_prompt_library(self) -> None:
+        if self._library is None:
+            self._library = PromptLibraryWindow(self.store, self)
+            self._library.library_changed.connect(lambda: self._on_preset_changed(None, keep=True))
+        self._library.show()
+        self._library.raise_()
+
+    def _chat_selection(self) -> str:
+        for widget in self.chat_view.messages():
+            for label in widget.findChildren(QtWidgets.QLabel):
+                if label.hasSelectedText():
+                    return label.selectedText()
+        return ""
+
+    def _ask_values(self, prompt, initial: dict | None = None) -> dict | None:
+        """The prompt's variables from a small form; {} when it has none; None if cancelled."""
+        if not prompt_library.variables(prompt.body):
+            return {}
+        dialog = VariablesDialog(prompt, initial, self)
+        self._variables_dialog = dialog  # reachable from tests
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return None
+        return dialog.values()
+
+    def use_prompt(self, prompt) -> None:
+        """From the / palette: a quick prompt goes into the composer, a preset applies."""
+        if prompt.kind == "preset":
+            self.composer.edit.clear()
+            self.choose_preset(prompt.id)
+            return
+        values = self._ask_values(prompt)
+        if values is None:
+            return
+        builtins = {"clipboard": QtGui.QGuiApplication.clipboard().text(),
+                    "selection": self._chat_selection()}
+        try:
+            text = prompt_library.fill(prompt, values, builtins)
+        except prompt_library.PromptVariableError as exc:
+            self._show_banner(str(exc), "error")
+            return
+        self.composer.insert_prompt_text(text)
+
+    def choose_preset(self, preset_id) -> None:
+        if self.controller.conversation_id is None:
+            self.controller.new_conversation()
+        cid = self.controller.conversation_id
+        preset = self.store.prompts.get(preset_id) if preset_id is not None else None
+        values = {}
+        if preset is not None:
+            values = self._ask_values(preset, prompt_library.preset_values(self.store, cid))
+            if values is None:  # cancelled: the bar shows what is really in use
+                self.controller.apply_preset()
+                return
+        try:
+            prompt_library.set_preset(self.store, cid, preset, values)
+        except (prompt_library.PromptVariableError, ValueError) as exc:
+            self._show_banner(str(exc), "error")
+        self.controller.apply_preset()
+        if preset is not None and preset.effort:
+            self.composer.set_effort(preset.effort)
+
+    def _on_preset_changed(self, preset, keep: bool = False) -> None:
+        current = self.preset_bar.current if keep else (preset.id if preset else None)
+        self.preset_bar.set_presets(self.store.prompts.list("preset"), current)
 
     def show_search(self) -> None:
         from .search_dialog import SearchDialog

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .db import Store
 
 DEFAULT_TITLE = "New chat"
-_COLUMNS = "id, title, created_at, updated_at, current_leaf_id, pinned, deleted_at"
+_COLUMNS = "id, title, created_at, updated_at, current_leaf_id, pinned, deleted_at, preset_id"
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Conversation:
     current_leaf_id: int | None = None  # last message of the branch shown; None if empty
     pinned: bool = False  # listed first in the sidebar
     deleted_at: str | None = None  # UTC ISO-8601 when moved to the trash; None if not
+    preset_id: int | None = None  # the saved preset (developer instructions) in use
 
 
 def _clean_title(title: str) -> str:
@@ -94,6 +95,10 @@ class Conversations:
         if not isinstance(pinned, bool):
             raise TypeError(f"pinned must be a bool, not {type(pinned).__name__}")
         return self._set(conversation_id, "pinned", int(pinned))
+
+    def set_preset(self, conversation_id: int, preset_id: int | None) -> Conversation:
+        """Use a saved preset's instructions in this conversation (None: no preset)."""
+        return self._set(conversation_id, "preset_id", preset_id)
 
     def _set(self, conversation_id: int, column: str, value: object) -> Conversation:
         with self._store.transaction():

@@ -22,6 +22,7 @@ from .conversations import Conversations
 from .messages import Messages
 from .migrations import apply_migrations
 from .model_files import ModelFiles
+from .prompts import Prompts
 from .search import SearchHit, search
 from .settings import Settings
 
@@ -103,6 +104,7 @@ class Store:
         self.messages = Messages(self)
         self.settings = Settings(self)
         self.model_files = ModelFiles(self)
+        self.prompts = Prompts(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

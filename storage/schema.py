@@ -179,3 +179,40 @@ def trash_and_pins(db: Database) -> None:
             ON conversations (pinned DESC, updated_at DESC, id DESC) WHERE deleted_at IS NULL;
         """,
     )
+
+
+@migration(7)
+def prompt_library(db: Database) -> None:
+    # Saved prompts: presets (a conversation's developer instructions, with their own
+    # defaults) and quick prompts (text for the composer). Every save keeps the earlier
+    # text as a version, so an edit can be undone later.
+    execute_script(
+        db,
+        """
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- stable id
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE, -- what the palette and the CLI match
+            kind TEXT NOT NULL,                   -- preset | quick
+            body TEXT NOT NULL,                   -- the text, with {{variables}}
+            tags TEXT NOT NULL DEFAULT '[]',      -- JSON list of strings
+            favourite INTEGER NOT NULL DEFAULT 0, -- 1: listed first
+            effort TEXT,                          -- preset default: low | medium | high; NULL: none
+            temperature REAL,                     -- preset default; NULL: the model's
+            n_ctx INTEGER,                        -- preset's wished context size; NULL: the model's
+            created_at TEXT NOT NULL,             -- UTC ISO-8601
+            updated_at TEXT NOT NULL              -- UTC ISO-8601, each save
+        );
+
+        CREATE TABLE prompt_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- stable id
+            prompt_id INTEGER NOT NULL            -- the prompt this was an earlier state of
+                REFERENCES prompts (id) ON DELETE CASCADE,
+            snapshot TEXT NOT NULL,               -- JSON of the prompt's fields before a save
+            created_at TEXT NOT NULL              -- UTC ISO-8601: when it was replaced
+        );
+        CREATE INDEX prompt_versions_by_prompt ON prompt_versions (prompt_id, id);
+
+        ALTER TABLE conversations ADD COLUMN preset_id INTEGER
+            REFERENCES prompts (id) ON DELETE SET NULL /* the preset in use; NULL: none */;
+        """,
+    )

@@ -18,6 +18,7 @@ from storage.migrations import MIGRATIONS, Migration, SchemaTooNewError, execute
 EXPECTED_COLUMNS = {
     "conversations": [
         "id", "title", "created_at", "updated_at", "current_leaf_id", "pinned", "deleted_at",
+        "preset_id",
     ],
     "messages": [
         "id", "conversation_id", "role", "content", "reasoning", "status", "effort",
@@ -26,6 +27,9 @@ EXPECTED_COLUMNS = {
     ],
     "settings": ["key", "value", "updated_at"],
     "model_files": ["path", "size", "mtime_ns", "sha256", "hashed_at"],
+    "prompts": ["id", "name", "kind", "body", "tags", "favourite", "effort", "temperature",
+                "n_ctx", "created_at", "updated_at"],
+    "prompt_versions": ["id", "prompt_id", "snapshot", "created_at"],
 }
 
 
@@ -39,8 +43,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 6
-        assert store.schema_version == 6
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 7
+        assert store.schema_version == 7
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -53,7 +57,10 @@ def test_final_schema(tmp_path):
             ("conversation_id", "conversations", "id", "CASCADE"),
             ("parent_id", "messages", "id", "CASCADE"),
         ]
-        assert db["conversations"].foreign_keys == []
+        assert [(fk.column, fk.other_table, fk.on_delete) for fk in db["conversations"].foreign_keys
+                ] == [("preset_id", "prompts", "SET NULL")]
+        assert [(fk.column, fk.other_table, fk.on_delete) for fk in db["prompt_versions"].foreign_keys
+                ] == [("prompt_id", "prompts", "CASCADE")]
         not_null = {c.name for c in db["messages"].columns if c.notnull}
         assert {"conversation_id", "role", "content", "reasoning", "status", "stats"} <= not_null
         assert not {"effort", "model_name", "model_sha256", "error", "parent_id",
@@ -268,7 +275,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=6" in repr(store)
+    assert "schema_version=7" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from inference.chat_format import EFFORTS
 
-from ..qt import Qt, QtGui, QtWidgets, Signal
+from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 
 class MessageEdit(QtWidgets.QPlainTextEdit):
     submitted = Signal()
     up_in_empty = Signal()  # Up arrow with nothing typed: edit the last message
+    palette = None  # the / palette, when the window gives one
+
+    def event(self, event: QtCore.QEvent) -> bool:  # noqa: D401 (Qt's name)
+        # Esc closes the palette before the window's Esc (Stop) shortcut can take it.
+        if (event.type() == QtCore.QEvent.Type.ShortcutOverride and self.palette is not None
+                and self.palette.isVisible() and event.key() == Qt.Key.Key_Escape):
+            event.accept()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt's name)
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if self.palette is not None and self.palette.isVisible():
+            if event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+                self.palette.move_selection(-1 if event.key() == Qt.Key.Key_Up else 1)
+                return
+            if enter:
+                self.palette.pick_current()
+                return
+            if event.key() == Qt.Key.Key_Escape:
+                self.palette.hide()
+                return
         if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.submitted.emit()
             return
@@ -47,6 +66,7 @@ class Composer(QtWidgets.QFrame):
         self.cancel_edit_button.clicked.connect(self.edit_cancel_requested)
         self.context_meter = QtWidgets.QLabel()
         self.context_meter.setObjectName("contextMeter")
+        self.edit.textChanged.connect(self._update_palette)
 
         self.effort = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.effort.setObjectName("effortSlider")
@@ -118,6 +138,29 @@ class Composer(QtWidgets.QFrame):
             return
         self.edit.clear()
         self.send_requested.emit(text, self.effort_name)
+
+    def set_palette(self, palette) -> None:
+        """Typing / at the start of an empty composer opens the saved-prompt palette."""
+        self.edit.palette = palette
+
+    def _update_palette(self) -> None:
+        palette = self.edit.palette
+        if palette is None:
+            return
+        text = self.edit.toPlainText()
+        if text.startswith("/") and "\n" not in text:
+            if palette.isVisible():
+                palette.filter(text)
+            else:
+                palette.show_for(text, self.edit)
+        elif palette.isVisible():
+            palette.hide()
+
+    def insert_prompt_text(self, text: str) -> None:
+        """A quick prompt replaces the /query typed to find it."""
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+        self.edit.setFocus()
 
     @property
     def editing(self) -> bool:

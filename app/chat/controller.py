@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import threading
+from dataclasses import replace
 
 from inference.events import AnswerDelta, ReasoningDelta
 from inference.runtime import LoadOptions
@@ -16,7 +17,7 @@ from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import CURRENT_LEAF, Message, Store
 from storage.model_files import sha256_file
 
-from .. import model_library, preferences
+from .. import model_library, preferences, prompt_library
 from ..qt import QObject, QtGui, QTimer, QtWidgets, Signal
 from ..turns import TurnRequest, TurnResult
 from ..workers import EventBuffer, InferenceThread, Job, ModelInfo
@@ -45,6 +46,7 @@ class ChatController(QObject):
     edit_started = Signal(str)  # the text to edit, for the composer
     edit_cancelled = Signal()
     info_requested = Signal(int)  # answer id
+    preset_changed = Signal(object)  # the conversation's preset (storage Prompt) or None
 
     def __init__(self, store: Store, view: ChatView, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -177,8 +179,24 @@ class ChatController(QObject):
             if widget is not None:
                 self.view.add(widget)
         self.view.set_earlier(self._shown_from, self.show_earlier)
+        self.apply_preset()
         self.conversation_opened.emit(conversation_id or 0)
         self._measure_context()
+
+    def apply_preset(self) -> None:
+        """Take the open conversation's preset: its instructions for every turn, its effort
+        and temperature as the defaults."""
+        preset = None
+        self.instructions = None
+        if self.conversation_id:
+            try:
+                self.instructions, preset = prompt_library.instructions_for(
+                    self.store, self.conversation_id)
+            except prompt_library.PromptVariableError:
+                preset = None
+        if preset is not None and preset.temperature is not None:
+            self.sampling = replace(self.sampling, temperature=preset.temperature)
+        self.preset_changed.emit(preset)
 
     def show_earlier(self) -> None:
         start = max(0, self._shown_from - PAGE)

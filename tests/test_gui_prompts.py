@@ -1,0 +1,84 @@
+"""The prompt library in the window: the / palette, the variables form, presets at the top of
+a conversation, and the library window's versions."""
+
+from __future__ import annotations
+
+from app.qt import QtCore, Qt, QtWidgets
+
+from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+
+
+def fill_form_soon(win, values: dict) -> None:
+    """Answer the modal variables form once it is open (exec() blocks the test)."""
+    def answer():
+        dialog = win._variables_dialog
+        for name, value in values.items():
+            field = dialog.fields[name]
+            if isinstance(field, QtWidgets.QComboBox):
+                field.setCurrentText(value)
+            elif isinstance(field, QtWidgets.QPlainTextEdit):
+                field.setPlainText(value)
+            else:
+                field.setText(value)
+        dialog.accept()
+    QtCore.QTimer.singleShot(0, answer)
+
+
+def test_slash_opens_the_palette_and_a_quick_prompt_fills_the_composer(qtbot, window):
+    edit = window.composer.edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "/summ")
+    assert window.palette.isVisible()
+    assert window.palette.list.item(0).text().startswith("★ Summarize")
+    fill_form_soon(window, {"length": "one sentence", "text": "Hearth runs models locally."})
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert not window.palette.isVisible()
+    text = edit.toPlainText()
+    assert text.startswith("Summarize the text below as one sentence.")
+    assert text.rstrip().endswith("Hearth runs models locally.")
+
+
+def test_escape_closes_the_palette_and_keeps_the_text(qtbot, window):
+    edit = window.composer.edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "/tra")
+    qtbot.keyClick(edit, Qt.Key.Key_Escape)
+    assert not window.palette.isVisible() and edit.toPlainText() == "/tra"
+
+
+def test_a_preset_chosen_at_the_top_shapes_every_turn(qtbot, window, tiny_gpt_oss):
+    load(qtbot, window, tiny_gpt_oss)
+    window.controller.sampling = HARMONY
+    bar = window.preset_bar
+    names = [bar.combo.itemText(i) for i in range(bar.combo.count())]
+    assert names[0] == "None" and "Code reviewer" in names
+    bar.combo.setCurrentIndex(names.index("Code reviewer"))
+    preset = window.store.prompts.by_name("Code reviewer")
+    cid = window.controller.conversation_id
+    assert window.store.conversations.get(cid).preset_id == preset.id
+    assert window.composer.effort_name == "high"
+    send(qtbot, window, "def f(): return 1/0")
+    answer = window.store.messages.thread(cid)[-1]
+    assert answer.stats["instructions"] == preset.body
+    # Reopening the chat shows the preset in use; None takes it away.
+    window.controller.open_conversation(cid)
+    assert bar.combo.currentText() == "Code reviewer"
+    bar.combo.setCurrentIndex(0)
+    assert window.store.conversations.get(cid).preset_id is None
+    assert window.controller.instructions is None
+
+
+def test_library_window_edits_keep_versions_that_can_be_restored(qtbot, window):
+    window.show_prompt_library()
+    library = window._library
+    items = [library.list.item(i).text() for i in range(library.list.count())]
+    library.list.setCurrentRow(next(i for i, t in enumerate(items) if t.endswith("Rewrite")))
+    original = library.body.toPlainText()
+    library.body.setPlainText("Make this shorter: {{text:long}}")
+    assert library.save()
+    assert library.versions.count() == 1 and original[:40] in library.versions.itemText(0)
+    library.restore_button.click()
+    assert window.store.prompts.by_name("Rewrite").body == original
+    library.name.setText("")
+    assert not library.save() and "needs a name" in library.error.text()
+    assert window.store.prompts.by_name("Rewrite") is not None  # nothing changed
