@@ -46,6 +46,9 @@ class PromptPalette(QtWidgets.QFrame):
             self.list.addItem(item)
         if prompts:
             self.list.setCurrentRow(0)
+        rows = max(1, min(len(prompts), 8))  # as tall as its rows, up to eight
+        self.list.setFixedHeight(rows * max(self.list.sizeHintForRow(0), 18) + 6)
+        self.adjustSize()
         return prompts
 
     def pick_current(self) -> None:
