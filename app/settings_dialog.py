@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from inference.chat_format import EFFORTS
-from storage import Store, default_data_dir
+import os
+import sqlite3
+
+from storage import DATA_DIR_ENV, Store, default_data_dir, move_data_dir
 
 from . import preferences
 from .preferences import Preferences
@@ -70,9 +73,14 @@ class SettingsDialog(QtWidgets.QDialog):
         gpu_row = QtWidgets.QHBoxLayout()
         gpu_row.addWidget(self.gpu, 1)
         gpu_row.addWidget(self.gpu_layers)
+        move_folder = QtWidgets.QPushButton("Move…")
+        move_folder.setToolTip("Use another folder from the next start; your chats are copied there")
+        move_folder.clicked.connect(self.move_data_folder)
+        move_folder.setEnabled(not os.environ.get(DATA_DIR_ENV))  # the variable would win
         folder_row = QtWidgets.QHBoxLayout()
         folder_row.addWidget(self.data_folder, 1)
         folder_row.addWidget(open_folder)
+        folder_row.addWidget(move_folder)
         form = QtWidgets.QFormLayout()
         form.addRow("Theme", self.theme)
         form.addRow("Reasoning effort", self.effort)
@@ -101,6 +109,22 @@ class SettingsDialog(QtWidgets.QDialog):
         layout.addWidget(buttons)
         self._sync_gpu()
         self.setMinimumWidth(520)
+
+    def move_data_folder(self, folder: str | None = None) -> None:
+        folder = folder or QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Move Hearth's data to", str(default_data_dir().parent))
+        if not folder:
+            return
+        try:
+            target = move_data_dir(self.store, folder)
+        except (OSError, sqlite3.Error) as exc:
+            self.error.setText(f"Could not use {folder}: {exc}")
+            self.error.show()
+            return
+        self.data_folder.setText(str(target))
+        self.error.setText("Your chats were copied there; Hearth uses that folder from the next "
+                           "start. The old folder (and any models downloaded into it) stays.")
+        self.error.show()
 
     def _sync_gpu(self) -> None:
         self.gpu_layers.setVisible(self.gpu.currentIndex() == len(GPU_CHOICES))

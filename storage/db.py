@@ -32,15 +32,42 @@ DATABASE_FILENAME = "hearth.db"
 BUSY_TIMEOUT_MS = 5000
 
 
+def _pointer_file() -> Path:
+    """Where Settings records a data folder the user moved (outside the data folder itself)."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "data-folder"
+
+
 def default_data_dir() -> Path:
-    """``$HEARTH_DATA_DIR`` if set, else the platform's user data folder; created."""
+    """``$HEARTH_DATA_DIR`` if set, else the folder chosen in Settings, else the platform's
+    user data folder; created."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         folder = Path(override).expanduser()
     else:
-        folder = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        try:
+            chosen = _pointer_file().read_text(encoding="utf-8").strip()
+        except OSError:
+            chosen = ""
+        folder = Path(chosen) if chosen else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def move_data_dir(store: Store, target: str | os.PathLike[str]) -> Path:
+    """Use `target` as the data folder from the next start: the database is copied there
+    (SQLite's backup API: consistent while in use) unless one is there already. The old folder
+    is left as it was. Has no effect while ``$HEARTH_DATA_DIR`` is set."""
+    target = Path(target).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    destination = target / DATABASE_FILENAME
+    if not destination.exists():
+        with sqlite3.connect(destination) as copy:
+            store.conn.backup(copy)
+        copy.close()
+    pointer = _pointer_file()
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(str(target), encoding="utf-8")
+    return target
 
 
 def database_path(data_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -52,3 +52,17 @@ def test_every_colour_in_the_stylesheet_exists_in_both_themes():
     used = set(re.findall(r"@([A-Za-z]+)", read_text("style.qss")))
     assert used and used <= set(theme.LIGHT) and used <= set(theme.DARK)
     assert set(theme.LIGHT) == set(theme.DARK)
+
+
+def test_moving_the_data_folder_copies_the_chats_and_is_used_next_time(tmp_path, monkeypatch):
+    from storage import Store, default_data_dir, move_data_dir
+
+    monkeypatch.delenv("HEARTH_DATA_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with Store() as store:
+        store.conversations.create("Kept across the move")
+        target = move_data_dir(store, tmp_path / "elsewhere")
+    assert default_data_dir() == target
+    with Store() as moved:
+        assert [c.title for c in moved.conversations.list()] == ["Kept across the move"]
