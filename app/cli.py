@@ -26,6 +26,7 @@ from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
 from inference.runtime import Engine, LoadOptions, ModelLoadError, ModelTooLargeError
 from inference.sampling import Sampling
 
+from . import documents
 from .turns import TurnRequest, run_turn
 
 
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="continue this saved conversation (implies --save)")
     chat.add_argument("--instructions", help="developer instructions for the model")
     chat.add_argument("--prompt", metavar="NAME", help="apply a saved prompt (preset or quick)")
+    chat.add_argument("--attach", action="append", default=[], metavar="FILE",
+                      help="a document for the model (PDF, DOCX, HTML, Markdown, text, code, CSV);"
+                           " repeatable")
     chat.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                       help="a value for one of the prompt's {{variables}} (repeatable)")
     chat.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
@@ -114,6 +118,17 @@ def _printer(as_json: bool):
             sys.stdout.flush()
 
     return on_event
+
+
+def _plan_printer(as_json: bool):
+    """The documents' context plan, before the answer: a JSON event, or a line on stderr."""
+    def show(plan: dict) -> None:
+        if as_json:
+            print(json.dumps({"type": "plan", **plan}, ensure_ascii=False), flush=True)
+        else:
+            parts = [f"{d['name']}: {d['shown']}" for d in plan["documents"]]
+            sys.stderr.write("Documents: " + "; ".join(parts) + "\n")
+    return show
 
 
 def _load(path: str, **options) -> Engine:
@@ -185,8 +200,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif store.conversations.get(conversation_id) is None:
                     raise CliError(f"no saved conversation {conversation_id}")
                 outcome["conversation_id"] = conversation_id
-                request = TurnRequest(conversation_id, question, effort, instructions, sampling)
-                outcome["result"] = run_turn(store, engine, request, cancel=cancel, on_event=printer)
+                attached = []
+                for path in args.attach:  # the same library and plan as the window's
+                    try:
+                        attached.append(documents.ingest(store, path).id)
+                    except documents.DocumentError as exc:
+                        raise CliError(str(exc)) from exc
+                request = TurnRequest(conversation_id, question, effort, instructions, sampling,
+                                      attachments=tuple(attached))
+                outcome["result"] = run_turn(store, engine, request, cancel=cancel, on_event=printer,
+                                             on_plan=_plan_printer(args.json))
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
 

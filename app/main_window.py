@@ -6,7 +6,8 @@ from pathlib import Path
 
 from storage import Store
 
-from . import model_library, preferences, prompt_library, theme
+from . import documents, model_library, preferences, prompt_library, theme
+from .workers import Job
 from .banner import Banner
 from .chat.composer import Composer
 from .chat.controller import ChatController
@@ -25,6 +26,21 @@ from .sidebar import EXPORT_FORMATS, Sidebar
 OPEN_MODEL = "Open model…"
 WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
 CHOOSE_MODEL = "Choose a model…"
+
+
+class _Relay(QtCore.QObject):
+    """Carries a worker thread's progress to the GUI thread (a queued signal)."""
+
+    progress = QtCore.Signal(float)
+
+
+def _alive(widget) -> bool:
+    """False once Qt has deleted the widget (a chip removed while its file was read)."""
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -48,6 +64,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._manager: ModelManager | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._closed = False
+        self._jobs: set = set()
+        self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
         self._banner_action = None  # what the banner's button does now
 
         right = QtWidgets.QWidget()
@@ -158,8 +176,11 @@ class MainWindow(QtWidgets.QMainWindow):
         c.edit_started.connect(self.composer.begin_edit)
         c.edit_cancelled.connect(self.composer.end_edit)
         c.info_requested.connect(self.show_info)
+        c.citation_requested.connect(self.show_citation)
         c.current_effort = lambda: self.composer.effort_name
         c.preset_changed.connect(self._on_preset_changed)
+        self.composer.attach_requested.connect(self.attach_files)
+        c.attachments_for_send = self._take_attachments
         self.preset_bar.preset_chosen.connect(self.choose_preset)
         self.palette.chosen.connect(self.use_prompt)
         self._on_preset_changed(None)
@@ -216,6 +237,48 @@ class MainWindow(QtWidgets.QMainWindow):
             self.welcome.refresh()
             if self._manager is not None and self._manager.isVisible():
                 self._manager.refresh()
+
+    # -- documents -------------------------------------------------------------------------------
+
+    def attach_files(self, paths: list) -> None:
+        """Read each file into the document library on the pool; a chip shows how it went."""
+        for path in paths:
+            chip = self.composer.tray.add(Path(path).name)
+            relay = _Relay(chip)  # progress from the worker thread, queued to this one
+            relay.progress.connect(chip.set_progress)
+            store_path = self.store.path
+
+            def work(path=path, relay=relay):
+                with Store(store_path) as store:  # a connection of the pool thread's own
+                    return documents.ingest(
+                        store, path, progress=lambda done, total, r=relay:
+                        total and r.progress.emit(done / total))
+
+            job = Job(work, expected=(documents.DocumentError,))
+            job.setAutoDelete(False)
+            self._jobs.add(job)
+            job.start(lambda doc, chip=chip, job=job, relay=relay: (
+                          self._jobs.discard(job), relay, _alive(chip) and chip.set_document(doc)),
+                      lambda message, chip=chip, job=job: (
+                          self._jobs.discard(job), _alive(chip) and chip.set_error(message)))
+
+    def _take_attachments(self) -> tuple[int, ...] | None:
+        """The document ids going with the message being sent; None while a file is still
+        being read (the send waits, the text stays)."""
+        if self.composer.tray.busy:
+            return None
+        return tuple(chip.document_id for chip in self.composer.tray.take_ready())
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            self.show_chat()
+            self.attach_files(files)
+            event.acceptProposedAction()
 
     # -- saved prompts ---------------------------------------------------------------------------
 
@@ -427,6 +490,17 @@ class MainWindow(QtWidgets.QMainWindow):
         from inference.context import output_reserve
 
         self.composer.set_context(used, size, output_reserve(size))
+
+    def show_citation(self, answer_id: int, key: int) -> None:
+        found = self.controller.passage(answer_id, key)
+        if found is None:
+            return
+        label, text = found
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
+                                    QtWidgets.QMessageBox.StandardButton.Close, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        self._citation_box = box  # kept for tests, alive while open
 
     def show_info(self, message_id: int) -> None:
         from .chat.info_popover import InfoPopover

@@ -19,6 +19,8 @@ from inference.events import AnswerDelta, Done, Event, GenerationStats, Reasonin
 from inference.runtime import ContextFullError, Engine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import CURRENT_LEAF, Store
+
+from . import documents
 from storage.conversations import DEFAULT_TITLE
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class TurnRequest:
     # A replay ("Re-run exactly"): keep at most this many cached prompt tokens, as many as
     # the original reused, so the same tokens are evaluated the same way.
     reuse_limit: int | None = None
+    attachments: tuple[int, ...] = ()  # document ids (app.documents.ingest) for this message
 
 
 @dataclass
@@ -106,11 +109,14 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
              cancel: threading.Event | None = None,
              on_event: Callable[[Event], None] | None = None,
              on_saved: Callable[[int, int], None] | None = None,
+             on_plan: Callable[[dict], None] | None = None,
              model_sha256: str | None = None) -> TurnResult:
     """Run one turn to its end. Never raises for the model's or the user's troubles: the
     partial answer is kept, and the result (and the saved row) says what happened.
 
-    `on_saved(user_message_id, assistant_message_id)` runs once both rows exist.
+    `on_saved(user_message_id, assistant_message_id)` runs once both rows exist;
+    `on_plan(plan)` once the conversation's documents are planned into the prompt (before
+    the first token), with what goes in whole, which passages, and what was left out.
     """
     conversation = store.conversations.get(request.conversation_id)
     if conversation is None:
@@ -137,6 +143,8 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
             user, placeholder = store.messages.add_turn(
                 request.conversation_id, request.text, parent_id=request.parent_id,
                 effort=request.effort, model_name=engine.name, model_sha256=model_sha256)
+            if request.attachments:
+                store.documents.attach(user.id, request.attachments)
             if conversation.title == DEFAULT_TITLE:
                 store.conversations.rename(request.conversation_id, title_from(request.text))
     if on_saved:
@@ -172,10 +180,22 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         history = history_for(store, request.conversation_id, placeholder.id)
         if continuing is not None:
             history.append({"role": "assistant", "content": continuing.content})
-        prompt = fit_prompt(
-            lambda msgs: engine.render(msgs, request.effort, now=now,
-                                       continue_final=continuing is not None),
-            engine.tokenize, request.instructions, history, engine.n_ctx)
+        def render(msgs):
+            return engine.render(msgs, request.effort, now=now, continue_final=continuing is not None)
+
+        prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
+        if continuing is None and history and history[-1]["role"] == "user":
+            plan = documents.plan_for_turn(
+                store, documents.count_tokens(engine), request.conversation_id,
+                history[-1]["content"], documents.documents_budget(engine.n_ctx, len(prompt.tokens)))
+            if plan.documents:
+                reproduce["documents"] = plan.as_dict()
+                if on_plan:
+                    on_plan(reproduce["documents"])
+            if plan.text:  # the newest message carries the passages; earlier ones stay cached
+                history[-1] = {**history[-1], "content": documents.with_documents(plan, history[-1]["content"])}
+                prompt = fit_prompt(render, engine.tokenize, request.instructions, history,
+                                    engine.n_ctx)
         reproduce.update(prompt_sha256=hashlib.sha256(prompt.text.encode()).hexdigest(),
                          prompt_date=now.isoformat(timespec="seconds"),
                          instructions=request.instructions)

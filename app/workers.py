@@ -62,6 +62,7 @@ class InferenceWorker(QObject):
     turn_saved = Signal(int, int)  # user message id, assistant message id
     turn_finished = Signal(object)  # TurnResult
     context_used = Signal(int, int)  # conversation id, tokens its shown branch takes
+    plan_ready = Signal(object)  # the documents' context plan for the turn running (a dict)
 
     def __init__(self, buffer: EventBuffer) -> None:
         super().__init__()
@@ -131,6 +132,7 @@ class InferenceWorker(QObject):
             return
         result = run_turn(self._db(), self._engine, request, cancel=cancel,
                           on_event=self._buffer.push, on_saved=self.turn_saved.emit,
+                          on_plan=self.plan_ready.emit,
                           model_sha256=self._model_sha256)
         self.context_used.emit(request.conversation_id, self._engine.cached_tokens)
         self.turn_finished.emit(result)
@@ -222,14 +224,20 @@ class Job(QtCore.QRunnable):
         done = Signal(object)
         failed = Signal(str)
 
-    def __init__(self, fn: Callable[[], object]) -> None:
+    def __init__(self, fn: Callable[[], object], expected: tuple = ()) -> None:
+        """`expected`: exception types that are the user's to act on (a file Hearth cannot
+        read): reported through `failed` without a traceback in the log."""
         super().__init__()
         self._fn = fn
+        self._expected = expected
         self.signals = Job._Signals()
 
     def run(self) -> None:
         try:
             result = self._fn()
+        except self._expected as exc:
+            self.signals.failed.emit(str(exc))
+            return
         except Exception as exc:
             log.exception("background job failed")
             self.signals.failed.emit(str(exc))

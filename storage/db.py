@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from . import schema  # noqa: F401  (registers the migrations)
 from .conversations import Conversations
+from .documents.store import Documents
 from .messages import Messages
 from .migrations import apply_migrations
 from .model_files import ModelFiles
@@ -98,7 +99,8 @@ class Store:
     """One SQLite connection to Hearth's database, migrated to the latest schema.
 
     Table families hang off it: ``store.conversations``, ``store.messages``,
-    ``store.settings``, ``store.model_files``; plus ``store.search(...)`` and
+    ``store.settings``, ``store.model_files``, ``store.prompts``,
+    ``store.documents``; plus ``store.search(...)`` and
     ``store.transaction()``.  ``store.db`` is the underlying
     ``sqlite_utils.Database`` for anything else.
     """
@@ -132,6 +134,7 @@ class Store:
         self.settings = Settings(self)
         self.model_files = ModelFiles(self)
         self.prompts = Prompts(self)
+        self.documents = Documents(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

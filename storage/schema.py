@@ -216,3 +216,68 @@ def prompt_library(db: Database) -> None:
             REFERENCES prompts (id) ON DELETE SET NULL /* the preset in use; NULL: none */;
         """,
     )
+
+
+@migration(8)
+def document_library(db: Database) -> None:
+    # Documents are stored once per content (sha256), whatever their name, and shared by
+    # every message that attaches them.  Chunks are written once and never updated; the
+    # FTS5 index over them (porter stemming, so "revenues" finds "revenue") ranks passages
+    # for a question with BM25.  Deleting a document deletes its chunks and links.
+    execute_script(
+        db,
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- stable id, never reused
+            sha256 TEXT NOT NULL UNIQUE,          -- of the file's bytes: identical files stored once
+            name TEXT NOT NULL,                   -- file name when first added, e.g. 'report.pdf'
+            kind TEXT NOT NULL,                   -- pdf | docx | html | markdown | text | code | csv
+            title TEXT,                           -- from metadata or the first heading; NULL: none
+            size INTEGER NOT NULL,                -- file size in bytes
+            pages INTEGER,                        -- PDF page count; NULL for other kinds
+            chars INTEGER NOT NULL,               -- characters of extracted text
+            approx_tokens INTEGER NOT NULL,       -- sum of the chunks' estimates (chars / 4)
+            chunk_count INTEGER NOT NULL,         -- rows in document_chunks
+            warnings TEXT NOT NULL DEFAULT '[]',  -- JSON list: what extraction left out, for the user
+            created_at TEXT NOT NULL              -- UTC ISO-8601
+        );
+
+        CREATE TABLE document_chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- also the FTS rowid
+            document_id INTEGER NOT NULL          -- the document it was cut from:
+                REFERENCES documents (id) ON DELETE CASCADE, -- goes with it
+            seq INTEGER NOT NULL,                 -- 0-based position in the document
+            text TEXT NOT NULL,                   -- the passage as shown to the model
+            location TEXT NOT NULL,               -- JSON: {"page": 4} | {"section": "A › B"} | {"lines": [1, 40]} | {"rows": [2, 41]}
+            approx_tokens INTEGER NOT NULL,       -- chars / 4, rounded up
+            overlap INTEGER NOT NULL DEFAULT 0,   -- leading chars repeating the previous chunk
+            UNIQUE (document_id, seq)
+        );
+
+        CREATE VIRTUAL TABLE document_chunks_fts USING fts5 (
+            text,                                 -- document_chunks.text
+            content = 'document_chunks',          -- external content: text is not duplicated
+            content_rowid = 'id',                 -- fts rowid = document_chunks.id
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+
+        CREATE TRIGGER document_chunks_fts_insert AFTER INSERT ON document_chunks BEGIN
+            INSERT INTO document_chunks_fts (rowid, text) VALUES (NEW.id, NEW.text);
+        END;
+
+        CREATE TRIGGER document_chunks_fts_delete AFTER DELETE ON document_chunks BEGIN
+            INSERT INTO document_chunks_fts (document_chunks_fts, rowid, text)
+            VALUES ('delete', OLD.id, OLD.text);
+        END;
+
+        CREATE TABLE message_documents (
+            message_id INTEGER NOT NULL           -- the user message the file was attached to:
+                REFERENCES messages (id) ON DELETE CASCADE, -- goes with it
+            document_id INTEGER NOT NULL          -- the attached document:
+                REFERENCES documents (id) ON DELETE CASCADE, -- goes with it
+            position INTEGER NOT NULL,            -- order of attachment within the message
+            PRIMARY KEY (message_id, document_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX message_documents_by_document ON message_documents (document_id);
+        """,
+    )

@@ -43,8 +43,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 7
-        assert store.schema_version == 7
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 8
+        assert store.schema_version == 8
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -74,6 +74,7 @@ def test_final_schema(tmp_path):
         assert "messages_searchable" in db.view_names()
         assert {t.name for t in db.triggers} == {
             "messages_fts_insert", "messages_fts_delete", "messages_fts_update",
+            "document_chunks_fts_insert", "document_chunks_fts_delete",
         }
         indexes = {
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")
@@ -275,7 +276,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=7" in repr(store)
+    assert "schema_version=8" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

@@ -5,12 +5,24 @@ from __future__ import annotations
 from inference.chat_format import EFFORTS
 
 from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from .attachments import AttachmentTray
 
 
 class MessageEdit(QtWidgets.QPlainTextEdit):
     submitted = Signal()
     up_in_empty = Signal()  # Up arrow with nothing typed: edit the last message
+    files_given = Signal(list)  # paths dropped or pasted: attachments, not text
     palette = None  # the / palette, when the window gives one
+
+    def canInsertFromMimeData(self, source) -> bool:  # noqa: N802 (Qt's name)
+        return source.hasUrls() or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source) -> None:  # noqa: N802 (Qt's name)
+        files = [u.toLocalFile() for u in source.urls() if u.isLocalFile()] if source.hasUrls() else []
+        if files:
+            self.files_given.emit(files)
+        else:
+            super().insertFromMimeData(source)
 
     def event(self, event: QtCore.QEvent) -> bool:  # noqa: D401 (Qt's name)
         # Esc closes the palette before the window's Esc (Stop) shortcut can take it.
@@ -43,6 +55,7 @@ class MessageEdit(QtWidgets.QPlainTextEdit):
 
 class Composer(QtWidgets.QFrame):
     send_requested = Signal(str, str)  # text, effort
+    attach_requested = Signal(list)  # file paths
     stop_requested = Signal()
     edit_last_requested = Signal()
     edit_cancel_requested = Signal()
@@ -57,6 +70,15 @@ class Composer(QtWidgets.QFrame):
         self.edit.setFixedHeight(84)
         self.edit.submitted.connect(self._on_submit)
         self.edit.up_in_empty.connect(self.edit_last_requested)
+        self.edit.files_given.connect(self.attach_requested)
+        self.tray = AttachmentTray()
+        self.attach_button = QtWidgets.QToolButton()
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setText("Attach…")
+        self.attach_button.setToolTip("Attach documents: PDF, Word, HTML, Markdown, text, code, "
+                                      "CSV (or drop them here, or paste them)")
+        self.attach_button.setAutoRaise(True)
+        self.attach_button.clicked.connect(self._choose_files)
         self.editing_note = QtWidgets.QLabel("Editing a message: sending makes a new branch "
                                              "beside the old one.")
         self.editing_note.setObjectName("editingNote")
@@ -87,6 +109,7 @@ class Composer(QtWidgets.QFrame):
         self._generating = False
 
         controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(self.attach_button)
         controls.addWidget(QtWidgets.QLabel("Reasoning"))
         controls.addWidget(self.effort)
         controls.addWidget(self.effort_label)
@@ -104,6 +127,7 @@ class Composer(QtWidgets.QFrame):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 12)
         layout.addWidget(self._editing_row)
+        layout.addWidget(self.tray)
         layout.addWidget(self.edit)
         layout.addLayout(controls)
 
@@ -138,6 +162,13 @@ class Composer(QtWidgets.QFrame):
             return
         self.edit.clear()
         self.send_requested.emit(text, self.effort_name)
+
+    def _choose_files(self) -> None:
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self, "Attach documents", "", "Documents (*.pdf *.docx *.html *.htm *.md *.txt *.csv "
+            "*.py *.js *.ts *.json *.c *.cpp *.h *.rs *.go *.java *.rb *.sh);;All files (*)")
+        if paths:
+            self.attach_requested.emit(paths)
 
     def set_palette(self, palette) -> None:
         """Typing / at the start of an empty composer opens the saved-prompt palette."""

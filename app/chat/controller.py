@@ -47,6 +47,7 @@ class ChatController(QObject):
     edit_cancelled = Signal()
     info_requested = Signal(int)  # answer id
     preset_changed = Signal(object)  # the conversation's preset (storage Prompt) or None
+    citation_requested = Signal(int, int)  # answer id, citation key
 
     def __init__(self, store: Store, view: ChatView, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +84,8 @@ class ChatController(QObject):
         self._rerun_of: Message | None = None
         self._branching = False
         self.current_effort = None  # set by the window: the composer's effort, for regenerate
+        self.attachments_for_send = None  # set by the window: the composer's ready documents
+        worker.plan_ready.connect(self._on_plan)
         worker.turn_saved.connect(self._on_turn_saved)
 
     # -- models --------------------------------------------------------------------------------
@@ -207,7 +210,8 @@ class ChatController(QObject):
 
     def _widget_for(self, m: Message) -> QtWidgets.QWidget | None:
         if m.role == "user":
-            widget = UserMessage(m.content, message_id=m.id)
+            widget = UserMessage(m.content, message_id=m.id,
+                                 documents=[d.name for d in self.store.documents.for_message(m.id)])
         elif m.role == "assistant":
             if m.status == "streaming" and m.conversation_id == self._streaming_in:
                 self._stream_widget = self._new_stream_widget(add=False)
@@ -286,6 +290,8 @@ class ChatController(QObject):
             self.info_requested.emit(message_id)
         elif action in ("branch-1", "branch+1"):
             self.switch_branch(message_id, -1 if action == "branch-1" else 1)
+        elif action.startswith("cite:"):
+            self.citation_requested.emit(message_id, int(action[5:]))
 
     def switch_branch(self, message_id: int, step: int) -> None:
         siblings = self.store.messages.siblings(message_id)
@@ -383,8 +389,14 @@ class ChatController(QObject):
         editing, self._editing = getattr(self, "_editing", None), None
         if editing is not None:
             self.edit_cancelled.emit()
+        attachments = self.attachments_for_send() if callable(self.attachments_for_send) else ()
+        if attachments is None:
+            if editing is not None:
+                self._editing = editing
+            self.send_refused.emit(text, "An attachment is still being read; send again in a moment.")
+            return False
         request = TurnRequest(self.conversation_id or 0, text, effort, self.instructions,
-                              self.sampling)
+                              self.sampling, attachments=attachments)
         if editing is not None:
             request.parent_id = editing.parent_id
             return self._start_turn(request, replace_after=editing.parent_id, branching=True,
@@ -418,7 +430,8 @@ class ChatController(QObject):
             continue_widget.footer.hide()
         else:
             if new_text is not None:
-                user = UserMessage(new_text)
+                user = UserMessage(new_text, documents=[self.store.documents.get(d).name
+                                                        for d in request.attachments])
                 user.action_requested.connect(self._on_action)
                 self.view.add(user)
             self._stream_text = {"reasoning": "", "answer": ""}
@@ -457,6 +470,22 @@ class ChatController(QObject):
         if add:
             self.view.add(widget)
         return widget
+
+    def _on_plan(self, plan: dict) -> None:
+        if self._stream_widget is not None and self.conversation_id == self._streaming_in:
+            self._stream_widget.set_documents(plan)
+
+    def passage(self, answer_id: int, key: int) -> tuple[str, str] | None:
+        """A citation's source label and text, from the plan saved with the answer."""
+        answer = self.store.messages.get(answer_id)
+        plan = (answer.stats if answer else {}).get("documents") or {}
+        passage = next((p for p in plan.get("passages", []) if p["key"] == key), None)
+        if passage is None:
+            return None
+        chunks = {c.id: c for c in self.store.documents.chunks(passage["document_id"])}
+        text = "".join(chunks[i].text[chunks[i].overlap if n else 0:]
+                       for n, i in enumerate(passage["chunk_ids"]) if i in chunks)
+        return passage["label"], text
 
     def _on_turn_saved(self, user_id: int, answer_id: int) -> None:
         if self.conversation_id != self._streaming_in:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from .. import theme
 from ..markdown import code_blocks, to_html
 from ..qt import QtCore, QtGui, Qt, QtWidgets, Signal
+
+# A citation as the model writes it, outside tags: "[3]" (not inside an <a> or attribute).
+_CITATION = re.compile(r"\[(\d{1,3})\](?![^<]*</a>)(?![^<>]*>)")
 
 STATUS_NOTES = {
     "cancelled": "Stopped",
@@ -74,12 +78,17 @@ class ActionBar(QtWidgets.QWidget):
 class UserMessage(QtWidgets.QFrame):
     action_requested = Signal(str, int)  # "edit" | "delete" | "branch-1" | "branch+1", message id
 
-    def __init__(self, text: str, parent=None, *, message_id: int | None = None) -> None:
+    def __init__(self, text: str, parent=None, *, message_id: int | None = None,
+                 documents: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("userMessage")
         self.message_id = message_id
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 6)
+        self.attached = QtWidgets.QLabel("Attached: " + " · ".join(documents) if documents else "")
+        self.attached.setObjectName("attachedLine")
+        self.attached.setVisible(bool(documents))
+        layout.addWidget(self.attached)
         self.body = _label(rich=False, object_name="userText")
         self.body.setText(text)
         self.actions = ActionBar()
@@ -192,6 +201,11 @@ class AssistantMessage(QtWidgets.QFrame):
         self.footer.setObjectName("messageFooter")
         self.footer.setWordWrap(True)
         self.footer.hide()
+        self.documents_line = QtWidgets.QLabel()
+        self.documents_line.setObjectName("documentsLine")
+        self.documents_line.setWordWrap(True)
+        self.documents_line.hide()
+        self._citations: set[int] = set()
         self.actions = ActionBar()
         self.actions.prev_button.clicked.connect(lambda: self._emit("branch-1"))
         self.actions.next_button.clicked.connect(lambda: self._emit("branch+1"))
@@ -204,6 +218,7 @@ class AssistantMessage(QtWidgets.QFrame):
             self.actions.add(key, text, tip).clicked.connect(lambda _=False, k=key: self._emit(k))
         self.actions.finish()
         self.actions.hide()  # shown once the answer is finished and saved
+        layout.addWidget(self.documents_line)
         layout.addWidget(self.reasoning)
         layout.addWidget(self.answer)
         layout.addWidget(self.footer)
@@ -219,8 +234,31 @@ class AssistantMessage(QtWidgets.QFrame):
         if self.message_id is not None:
             self.action_requested.emit(action, self.message_id)
 
+    def set_documents(self, plan: dict) -> None:
+        """What of the attached documents the model read: "report.pdf: whole · big.pdf: 12 of
+        140 pages". Nothing left out goes unsaid; [n] in the answer becomes a citation link."""
+        parts = [f"{d['name']}: {d['shown']}" for d in plan.get("documents", [])]
+        partial = any(d["mode"] != "whole" for d in plan.get("documents", []))
+        note = " — a larger context (Settings) fits more" if partial else ""
+        self.documents_line.setText("Read " + " · ".join(parts) + note if parts else "")
+        self.documents_line.setVisible(bool(parts))
+        self._citations = {p["key"] for p in plan.get("passages", [])}
+        if self._answer:
+            self.answer.setText(self._render(self._answer))
+
+    def _render(self, text: str) -> str:
+        html_text = to_html(text, dark=theme.is_dark())
+        if not self._citations:
+            return html_text
+        return _CITATION.sub(lambda m: f'<a href="cite:{m.group(1)}">[{m.group(1)}]</a>'
+                             if int(m.group(1)) in self._citations else m.group(0), html_text)
+
     def _on_link(self, href: str) -> None:
-        """A code block's Copy link copies it; a web link opens in the browser, only on click."""
+        """A code block's Copy link copies it; a citation shows its passage; a web link opens
+        in the browser, only on click."""
+        if href.startswith("cite:"):
+            self._emit(href)
+            return
         if href.startswith("copy:"):
             blocks = code_blocks(self._answer)
             index = int(href[5:]) if href[5:].isdigit() else -1
@@ -237,7 +275,7 @@ class AssistantMessage(QtWidgets.QFrame):
         if not self._answer and self.reasoning.text and self.reasoning.seconds is None:
             self.reasoning.fold()
         self._answer += text
-        self.answer.setText(to_html(self._answer, dark=theme.is_dark()))  # only this message
+        self.answer.setText(self._render(self._answer))  # only this message re-renders
 
     def finish(self, status: str, stats: dict | None = None, error: str | None = None,
                effort: str | None = None) -> None:
@@ -278,10 +316,12 @@ class AssistantMessage(QtWidgets.QFrame):
                    error: str | None, effort: str | None, *,
                    hide_reasoning: bool = False, message_id: int | None = None) -> "AssistantMessage":
         widget = cls(hide_reasoning=hide_reasoning, message_id=message_id)
+        if (stats or {}).get("documents"):
+            widget.set_documents(stats["documents"])
         if reasoning:
             widget.append_reasoning(reasoning)
             widget.reasoning.fold((stats or {}).get("reasoning_s"))
         widget._answer = answer
-        widget.answer.setText(to_html(answer, dark=theme.is_dark()))
+        widget.answer.setText(widget._render(answer))
         widget.finish(status, stats, error, effort)
         return widget

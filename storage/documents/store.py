@@ -1,0 +1,238 @@
+"""``store.documents``: the document library, its chunk index, and attachments to messages.
+
+A document is stored once per content: adding a file whose sha256 is known returns the
+existing row, so attaching the same report to ten chats costs one copy.  Attachments
+link a document to the user message it came with; a conversation's documents are those
+attached anywhere on the branch shown, so switching to a branch without the attachment
+leaves its document out of the context too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..clock import utc_now
+from .chunk import Chunk, chunk
+from .units import KINDS, Extracted, Location
+
+if TYPE_CHECKING:
+    from ..db import Store
+
+_DOCUMENT_COLUMNS = (
+    "id, sha256, name, kind, title, size, pages, chars, approx_tokens, chunk_count, warnings,"
+    " created_at"
+)
+_CHUNK_COLUMNS = "id, document_id, seq, text, location, approx_tokens, overlap"
+MAX_QUERY_TERMS = 32
+# Words too common to say which passage answers a question.  BM25 already weighs them
+# down, but each still adds a little to every passage holding it.
+STOPWORDS = frozenset("""
+a about after all also am an and any are as at be been before but by can could did do
+does doing for from had has have he her here hers him his how i if in into is it its me
+more most my no nor not of on or our out over she should so some such than that the their
+them then there these they this those through to too under until up very was we were what
+when where which while who whom why will with would you your
+""".split())
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    sha256: str  # lowercase hex digest of the file's bytes
+    name: str  # file name when first added
+    kind: str  # one of storage.documents.KINDS
+    title: str | None
+    size: int  # bytes
+    pages: int | None  # PDF page count; None for other kinds
+    chars: int  # characters of extracted text
+    approx_tokens: int  # chars / 4: a size to show before the model's tokenizer counts
+    chunk_count: int
+    warnings: tuple[str, ...]  # what extraction left out, for the user
+    created_at: str  # UTC ISO-8601
+
+
+@dataclass(frozen=True)
+class DocumentChunk:
+    id: int
+    document_id: int
+    seq: int  # 0-based position in the document
+    text: str
+    location: Location
+    approx_tokens: int
+    overlap: int  # leading chars of text repeating the previous chunk (see chunk.Chunk)
+
+
+def _document(row: dict[str, Any]) -> Document:
+    return Document(**{**row, "warnings": tuple(json.loads(row["warnings"]))})
+
+
+def _chunk(row: dict[str, Any]) -> DocumentChunk:
+    return DocumentChunk(**{**row, "location": Location.from_dict(json.loads(row["location"]))})
+
+
+def question_expression(question: str) -> str:
+    """An FTS5 MATCH expression for a question: any of its distinctive words.
+
+    Words are quoted, so FTS5 syntax in the question is matched as text, never parsed.
+    OR, not AND: a question rarely repeats every word of the passage that answers it;
+    BM25 ranks the passages holding more, and rarer, of its words first.  '' when
+    nothing is left to search for.
+    """
+    question = question.encode("utf-8", "replace").decode("utf-8")
+    terms: list[str] = []
+    for word in re.findall(r"\w+", question.lower()):
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()) or word in terms:
+            continue
+        terms.append(word)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+class Documents:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add(self, extracted: Extracted, *, sha256: str, name: str, size: int,
+            chunks: Sequence[Chunk] | None = None) -> Document:
+        """Store an extracted file and its chunks (default: ``chunk(extracted)``), or
+        return the document already stored with this ``sha256`` (then nothing changes,
+        not even its name)."""
+        sha256 = sha256.lower()
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a hex sha256 digest: {sha256!r}")
+        if extracted.kind not in KINDS:
+            raise ValueError(f"unknown document kind {extracted.kind!r}")
+        chunks = chunk(extracted) if chunks is None else chunks
+        db = self._store.db
+        with self._store.transaction():
+            existing = self.find(sha256)
+            if existing is not None:
+                return existing
+            cursor = db.execute(
+                "INSERT INTO documents (sha256, name, kind, title, size, pages, chars,"
+                " approx_tokens, chunk_count, warnings, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sha256, name, extracted.kind, extracted.title, size, extracted.pages,
+                 extracted.chars, sum(c.approx_tokens for c in chunks), len(chunks),
+                 json.dumps(list(extracted.warnings), ensure_ascii=False), utc_now()),
+            )
+            document_id = cast(int, cursor.lastrowid)
+            db.conn.executemany(
+                "INSERT INTO document_chunks (document_id, seq, text, location, approx_tokens,"
+                " overlap) VALUES (?, ?, ?, ?, ?, ?)",
+                ((document_id, c.seq, c.text, json.dumps(c.location.as_dict(), ensure_ascii=False),
+                  c.approx_tokens, c.overlap) for c in chunks),
+            )
+            return cast(Document, self.get(document_id))
+
+    def get(self, document_id: int) -> Document | None:
+        rows = list(self._store.db.query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,)))
+        return _document(rows[0]) if rows else None
+
+    def find(self, sha256: str) -> Document | None:
+        """The document with this content, if stored: check before extracting a file."""
+        rows = list(self._store.db.query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE sha256 = ?", (sha256.lower(),)))
+        return _document(rows[0]) if rows else None
+
+    def list(self) -> list[Document]:
+        """The library, newest first."""
+        rows = self._store.db.query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY created_at DESC, id DESC")
+        return [_document(row) for row in rows]
+
+    def delete(self, document_id: int) -> None:
+        """Remove a document with its chunks and every attachment of it.  KeyError if
+        unknown."""
+        with self._store.transaction():
+            cursor = self._store.db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+            if cursor.rowcount == 0:
+                raise KeyError(f"no document with id {document_id}")
+
+    def chunks(self, document_id: int) -> list[DocumentChunk]:
+        """All chunks of the document, in document order."""
+        rows = self._store.db.query(
+            f"SELECT {_CHUNK_COLUMNS} FROM document_chunks WHERE document_id = ? ORDER BY seq",
+            (document_id,))
+        return [_chunk(row) for row in rows]
+
+    def search_chunks(self, document_ids: Iterable[int], query: str,
+                      limit: int = 50) -> list[tuple[DocumentChunk, float]]:
+        """Chunks of these documents matching any distinctive word of ``query`` (see
+        :func:`question_expression`), best first, with their BM25 score (higher is
+        better; comparable across documents).  Never raises on odd input."""
+        expression = question_expression(query)
+        ids = sorted(set(document_ids))
+        if not expression or not ids or limit <= 0:
+            return []
+        rows = self._store.db.query(
+            f"""
+            SELECT {", ".join("c." + c for c in _CHUNK_COLUMNS.split(", "))},
+                   -bm25(document_chunks_fts) AS score
+            FROM document_chunks_fts
+            JOIN document_chunks AS c ON c.id = document_chunks_fts.rowid
+            WHERE document_chunks_fts MATCH :expression
+              AND c.document_id IN (SELECT value FROM json_each(:ids))
+            ORDER BY score DESC, c.document_id, c.seq
+            LIMIT :limit
+            """,
+            {"expression": expression, "ids": json.dumps(ids), "limit": int(limit)},
+        )
+        out = []
+        for row in rows:
+            score = row.pop("score")
+            out.append((_chunk(row), float(score)))
+        return out
+
+    def attach(self, message_id: int, document_ids: Iterable[int]) -> None:
+        """Link documents to a (user) message, after any it already has; attaching one
+        twice is a no-op.  Call inside the transaction that adds the message, so both
+        land together.  sqlite3.IntegrityError for an unknown message or document."""
+        db = self._store.db
+        with self._store.transaction():
+            position = db.execute(
+                "SELECT COUNT(*) FROM message_documents WHERE message_id = ?", (message_id,)
+            ).fetchone()[0]
+            for document_id in dict.fromkeys(document_ids):
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO message_documents (message_id, document_id, position)"
+                    " VALUES (?, ?, ?)", (message_id, document_id, position))
+                position += cursor.rowcount
+
+    def for_message(self, message_id: int) -> list[Document]:
+        """The documents attached to this message, in attachment order."""
+        rows = self._store.db.query(
+            f"SELECT {', '.join('d.' + c for c in _DOCUMENT_COLUMNS.split(', '))}"
+            " FROM message_documents AS md JOIN documents AS d ON d.id = md.document_id"
+            " WHERE md.message_id = ? ORDER BY md.position", (message_id,))
+        return [_document(row) for row in rows]
+
+    def for_conversation(self, conversation_id: int) -> list[Document]:
+        """The documents attached anywhere on the conversation's branch shown (deleted
+        messages' attachments left out), each once, in the order first attached."""
+        rows = self._store.db.query(
+            f"""
+            WITH RECURSIVE branch(id) AS (
+                SELECT current_leaf_id FROM conversations WHERE id = :conversation
+                UNION ALL
+                SELECT messages.parent_id FROM branch JOIN messages ON messages.id = branch.id
+            )
+            SELECT {', '.join('d.' + c for c in _DOCUMENT_COLUMNS.split(', '))}
+            FROM message_documents AS md
+            JOIN messages AS m ON m.id = md.message_id AND m.deleted_at IS NULL
+            JOIN documents AS d ON d.id = md.document_id
+            WHERE md.message_id IN (SELECT id FROM branch)
+            ORDER BY md.message_id, md.position
+            """,
+            {"conversation": conversation_id},
+        )
+        seen: dict[int, Document] = {}
+        for row in rows:
+            seen.setdefault(row["id"], _document(row))
+        return list(seen.values())
