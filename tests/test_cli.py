@@ -299,3 +299,19 @@ def test_render_bad_model_is_one_error_line(capsys, monkeypatch, not_a_model):
     status, out, err = render(capsys, monkeypatch, not_a_model, HI)
     assert status == 1 and out == ""
     assert "not a GGUF model" in assert_one_error_line(err)
+
+
+def test_attach_prints_the_context_plan_as_its_own_event(capsys, smollm2_path, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The launch code is PELICAN-42.\n")
+    assert main(["chat", "--model", str(smollm2_path), "--json", "--max-tokens", "4",
+                 "--attach", str(notes), "What is the launch code?"]) == 0
+    events = json_lines(capsys.readouterr().out)
+    plan = events[0]
+    assert plan["type"] == "plan" and plan["documents"][0]["name"] == "notes.txt"
+    assert plan["documents"][0]["mode"] == "whole" and plan["passages"][0]["label"].startswith("notes.txt")
+    assert events[-1]["stats"]["documents"]["documents"][0]["shown"] == "whole"
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    assert main(["chat", "--model", str(smollm2_path), "--attach", str(binary), "q"]) == 1
+    assert "blob.bin is not a document Hearth can read" in capsys.readouterr().err
