@@ -244,8 +244,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Read each file into the document library on the pool; a chip shows how it went."""
         for path in paths:
             chip = self.composer.tray.add(Path(path).name)
-            relay = _Relay(chip)  # progress from the worker thread, queued to this one
-            relay.progress.connect(chip.set_progress)
+            # Progress from the pool thread, queued here. Owned by the window, not the chip: a
+            # chip removed mid-read must not delete the object the worker still emits on.
+            relay = _Relay(self)
+            relay.progress.connect(lambda f, chip=chip: _alive(chip) and chip.set_progress(f))
             store_path = self.store.path
 
             def work(path=path, relay=relay):
@@ -258,9 +260,11 @@ class MainWindow(QtWidgets.QMainWindow):
             job.setAutoDelete(False)
             self._jobs.add(job)
             job.start(lambda doc, chip=chip, job=job, relay=relay: (
-                          self._jobs.discard(job), relay, _alive(chip) and chip.set_document(doc)),
-                      lambda message, chip=chip, job=job: (
-                          self._jobs.discard(job), _alive(chip) and chip.set_error(message)))
+                          self._jobs.discard(job), relay.deleteLater(),
+                          _alive(chip) and chip.set_document(doc)),
+                      lambda message, chip=chip, job=job, relay=relay: (
+                          self._jobs.discard(job), relay.deleteLater(),
+                          _alive(chip) and chip.set_error(message)))
 
     def _take_attachments(self) -> tuple[int, ...] | None:
         """The document ids going with the message being sent; None while a file is still

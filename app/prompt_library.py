@@ -116,7 +116,9 @@ def instructions_for(store: Store, conversation_id: int) -> tuple[str | None, Pr
     preset = store.prompts.get(conversation.preset_id)
     if preset is None:
         return None, None
-    return fill(preset, preset_values(store, conversation_id)), preset
+    wanted = {v.name for v in variables(preset.body)}  # values for variables since removed: ignored
+    values = {k: v for k, v in preset_values(store, conversation_id).items() if k in wanted}
+    return fill(preset, values), preset
 
 
 @dataclass(frozen=True)

@@ -164,8 +164,10 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
                      **reproduce)
         if sampling.grammar:  # constrained output is part of what reproduces it
             saved["grammar"] = sampling.grammar
-        if continuing is not None:
-            saved["continued"] = True
+        if continuing is not None:  # the answer grew: what it was made from stays
+            saved = {**continuing.stats, **saved, "continued": True}
+            if "documents" in continuing.stats:
+                saved["documents"] = continuing.stats["documents"]
         if final_status != "streaming" and progress.reasoning:  # "Thought for 12 s · 340 tokens"
             saved["reasoning_tokens"] = len(engine.tokenize("".join(progress.reasoning),
                                                             special=False, add_bos=False))

@@ -17,7 +17,7 @@ from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelLoadError
 from storage import Store
 
 from .qt import QObject, QThread, QtCore, Signal, Slot
-from .turns import TurnRequest, history_for, run_turn
+from .turns import TurnRequest, TurnResult, history_for, run_turn
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,17 @@ class InferenceWorker(QObject):
 
     @Slot(object, object)
     def run_turn(self, request: TurnRequest, cancel: threading.Event) -> None:
-        if self._engine is None:
+        # Whatever happens, the window hears that the turn ended: it must never stay "busy".
+        try:
+            if self._engine is None:
+                raise RuntimeError("No model is loaded.")
+            result = run_turn(self._db(), self._engine, request, cancel=cancel,
+                              on_event=self._buffer.push, on_saved=self.turn_saved.emit,
+                              on_plan=self.plan_ready.emit, model_sha256=self._model_sha256)
+        except Exception as exc:  # refused before the rows existed, or a bug
+            log.exception("turn failed before it started")
+            self.turn_finished.emit(TurnResult(0, 0, "failed", error=str(exc)))
             return
-        result = run_turn(self._db(), self._engine, request, cancel=cancel,
-                          on_event=self._buffer.push, on_saved=self.turn_saved.emit,
-                          on_plan=self.plan_ready.emit,
-                          model_sha256=self._model_sha256)
         self.context_used.emit(request.conversation_id, self._engine.cached_tokens)
         self.turn_finished.emit(result)
 

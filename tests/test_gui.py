@@ -265,3 +265,17 @@ def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qt
     assert window.banner.button.text() == "Undo"
     window.banner.button.click()
     assert [c.id for c in window.store.conversations.list()] == [streaming]
+
+
+def test_a_turn_that_cannot_start_on_the_worker_still_ends_the_busy_state(qtbot, window):
+    """The worker must always answer: a turn it cannot run comes back failed, never silence."""
+    from app.turns import TurnRequest
+
+    import threading
+
+    inference = window.controller._inference
+    results = []
+    inference.worker.turn_finished.connect(results.append)
+    inference.run_turn(TurnRequest(1, "hello"), threading.Event())  # on its thread; no engine
+    qtbot.waitUntil(lambda: bool(results), timeout=5000)
+    assert results[0].status == "failed" and "No model" in results[0].error

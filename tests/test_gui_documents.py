@@ -77,3 +77,13 @@ def test_a_citation_in_the_answer_opens_its_passage(qtbot, window, tmp_path):
     box = window._citation_box
     assert box.windowTitle() == "[1] notes.txt, lines 1–4" and "PELICAN-42" in box.text()
     box.close()
+
+
+def test_a_refused_send_keeps_the_attachments_and_the_text(qtbot, window, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text(NOTES)
+    attach(qtbot, window, notes)
+    window.composer.edit.setPlainText("Summarise it")
+    window.composer._on_submit()  # no model loaded: refused
+    assert window.composer.edit.toPlainText() == "Summarise it"
+    assert [c.name for c in window.composer.tray.chips()] == ["notes.txt"]

@@ -122,3 +122,14 @@ def test_info_shows_how_the_answer_was_made_and_rerun_exactly_matches_it(qtbot, 
     assert replay.message_id != original.message_id
     assert replay.answer_text == saved.content
     assert "re-run: identical to the original" in replay.footer.text()
+
+
+def test_citations_are_linked_in_text_but_not_in_code(qtbot):
+    plan = {"documents": [{"name": "a.txt", "shown": "whole", "mode": "whole"}],
+            "passages": [{"key": 1, "label": "a.txt, lines 1–2", "document_id": 1, "chunk_ids": []}]}
+    widget = AssistantMessage.from_saved("See [1]; `arr[1]` is code.\n\n```\nx[1]\n```",
+                                         "", "complete", {"documents": plan}, None, None)
+    qtbot.addWidget(widget)
+    html = widget.answer.text()
+    assert html.count('href="cite:1"') == 1
+    assert widget.documents_line.text() == "Read a.txt: whole"

@@ -82,3 +82,16 @@ def test_library_window_edits_keep_versions_that_can_be_restored(qtbot, window):
     library.name.setText("")
     assert not library.save() and "needs a name" in library.error.text()
     assert window.store.prompts.by_name("Rewrite") is not None  # nothing changed
+
+
+def test_a_presets_temperature_stays_in_its_own_chat(qtbot, window, tiny_gpt_oss):
+    load(qtbot, window, tiny_gpt_oss)
+    model_temperature = window.controller.sampling.temperature
+    with_preset = window.controller.new_conversation()
+    bar = window.preset_bar
+    bar.combo.setCurrentIndex(bar.combo.findText("Code reviewer"))
+    assert window.controller.sampling.temperature == 0.7
+    window.controller.new_conversation()
+    assert window.controller.sampling.temperature == model_temperature
+    window.controller.open_conversation(with_preset)
+    assert window.controller.sampling.temperature == 0.7

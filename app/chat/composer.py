@@ -38,9 +38,11 @@ class MessageEdit(QtWidgets.QPlainTextEdit):
             if event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
                 self.palette.move_selection(-1 if event.key() == Qt.Key.Key_Up else 1)
                 return
-            if enter:
+            if enter and self.palette.list.count():
                 self.palette.pick_current()
                 return
+            if enter:  # nothing matches: a message that merely starts with "/"
+                self.palette.hide()
             if event.key() == Qt.Key.Key_Escape:
                 self.palette.hide()
                 return

@@ -85,6 +85,7 @@ class ChatController(QObject):
         self._branching = False
         self.current_effort = None  # set by the window: the composer's effort, for regenerate
         self.attachments_for_send = None  # set by the window: the composer's ready documents
+        self.base_sampling: Sampling | None = None  # the model's; a preset may change temperature
         worker.plan_ready.connect(self._on_plan)
         worker.turn_saved.connect(self._on_turn_saved)
 
@@ -96,7 +97,7 @@ class ChatController(QObject):
         if self.busy:
             self.stop()
         prefs = model_library.prefs(self.store, path)
-        self.sampling = prefs.sampling()
+        self.sampling = self.base_sampling = prefs.sampling()
         self.prefs_applied.emit(prefs)
         self.model = None
         self.loading_path = path
@@ -108,6 +109,7 @@ class ChatController(QObject):
     def unload_model(self) -> None:
         if self.busy:
             self.stop()
+        self.model = None  # at once: a send now must not reach a worker without an engine
         self._inference.unload_model()
 
     def cancel_load(self) -> None:
@@ -197,8 +199,10 @@ class ChatController(QObject):
                     self.store, self.conversation_id)
             except prompt_library.PromptVariableError:
                 preset = None
-        if preset is not None and preset.temperature is not None:
-            self.sampling = replace(self.sampling, temperature=preset.temperature)
+        # From the model's own settings each time: a preset's temperature stays in its chat.
+        base = self.base_sampling or self.sampling
+        self.sampling = (replace(base, temperature=preset.temperature)
+                         if preset is not None and preset.temperature is not None else base)
         self.preset_changed.emit(preset)
 
     def show_earlier(self) -> None:
@@ -312,6 +316,9 @@ class ChatController(QObject):
             self.messages_deleted.emit(ids)
 
     def undo_delete(self, ids: list) -> None:
+        if self.busy:  # switching branches under a streaming answer would hide it
+            self.send_refused.emit("", "Stop the answer being written first, then undo.")
+            return
         self.store.messages.restore(ids)
         first = self.store.messages.get(ids[0])
         if first is not None:
@@ -373,8 +380,10 @@ class ChatController(QObject):
                               instructions=s.get("instructions"), sampling=sampling,
                               regenerate=answer.parent_id, now=now,
                               reuse_limit=s.get("cached_tokens"))
-        self._rerun_of = answer
-        return self._start_turn(request, replace_after=answer.parent_id)
+        started = self._start_turn(request, replace_after=answer.parent_id)
+        if started:  # its finish signal is queued: set now, read then
+            self._rerun_of = answer
+        return started
 
     def _effort(self) -> str:
         return self.current_effort() if callable(self.current_effort) else "medium"
@@ -386,26 +395,29 @@ class ChatController(QObject):
         return self._cancel is not None
 
     def send(self, text: str, effort: str) -> bool:
-        editing, self._editing = getattr(self, "_editing", None), None
-        if editing is not None:
-            self.edit_cancelled.emit()
+        if not self._can_start(text):  # before the attachments leave the tray
+            return False
+        editing = self._editing
         attachments = self.attachments_for_send() if callable(self.attachments_for_send) else ()
         if attachments is None:
-            if editing is not None:
-                self._editing = editing
             self.send_refused.emit(text, "An attachment is still being read; send again in a moment.")
             return False
+        if editing is not None:  # the edited question keeps the documents it had
+            kept = tuple(d.id for d in self.store.documents.for_message(editing.id))
+            attachments = kept + tuple(a for a in attachments if a not in kept)
         request = TurnRequest(self.conversation_id or 0, text, effort, self.instructions,
                               self.sampling, attachments=attachments)
-        if editing is not None:
-            request.parent_id = editing.parent_id
-            return self._start_turn(request, replace_after=editing.parent_id, branching=True,
-                                    new_text=text, give_back=text)
-        return self._start_turn(request, new_text=text, give_back=text)
+        if editing is None:
+            return self._start_turn(request, new_text=text, give_back=text)
+        request.parent_id = editing.parent_id
+        started = self._start_turn(request, replace_after=editing.parent_id, branching=True,
+                                   new_text=text, give_back=text)
+        if started:
+            self._editing = None
+            self.edit_cancelled.emit()
+        return started
 
-    def _start_turn(self, request: TurnRequest, *, replace_after: int | None = None,
-                    branching: bool = False, continue_widget: AssistantMessage | None = None,
-                    new_text: str | None = None, give_back: str = "") -> bool:
+    def _can_start(self, give_back: str = "") -> bool:
         if self.busy:
             self.send_refused.emit(give_back, "An answer is still being written. Stop it first.")
             return False
@@ -413,6 +425,13 @@ class ChatController(QObject):
             why = ("The model is still loading." if self.loading_path
                    else "Choose a model first: gpt-oss-20b, the starter, or one already on disk.")
             self.send_refused.emit(give_back, why)
+            return False
+        return True
+
+    def _start_turn(self, request: TurnRequest, *, replace_after: int | None = None,
+                    branching: bool = False, continue_widget: AssistantMessage | None = None,
+                    new_text: str | None = None, give_back: str = "") -> bool:
+        if not self._can_start(give_back):
             return False
         if self.conversation_id is None:
             self.new_conversation()
@@ -519,6 +538,8 @@ class ChatController(QObject):
         shown_here = self.conversation_id == self._streaming_in
         if self._stream_widget is not None and shown_here:
             self._stream_widget.set_message_id(result.message_id)
+            if stats.get("documents"):
+                self._stream_widget.set_documents(stats["documents"])
             self._stream_widget.finish(result.status, stats, result.error, stats.get("effort"))
         branching = self._branching
         self._cancel = None

@@ -9,8 +9,10 @@ from .. import theme
 from ..markdown import code_blocks, to_html
 from ..qt import QtCore, QtGui, Qt, QtWidgets, Signal
 
-# A citation as the model writes it, outside tags: "[3]" (not inside an <a> or attribute).
-_CITATION = re.compile(r"\[(\d{1,3})\](?![^<]*</a>)(?![^<>]*>)")
+# A citation as the model writes it: "[3]", linked only in running text: tags, links, code
+# spans and code blocks are kept as they are ("arr[1]" in code is not a citation).
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+_PROTECTED = re.compile(r"(<pre[\s\S]*?</pre>|<code[\s\S]*?</code>|<a\b[\s\S]*?</a>|<[^>]+>)")
 
 STATUS_NOTES = {
     "cancelled": "Stopped",
@@ -250,8 +252,12 @@ class AssistantMessage(QtWidgets.QFrame):
         html_text = to_html(text, dark=theme.is_dark())
         if not self._citations:
             return html_text
-        return _CITATION.sub(lambda m: f'<a href="cite:{m.group(1)}">[{m.group(1)}]</a>'
-                             if int(m.group(1)) in self._citations else m.group(0), html_text)
+        def link(m: re.Match) -> str:
+            key = int(m.group(1))
+            return f'<a href="cite:{key}">[{key}]</a>' if key in self._citations else m.group(0)
+
+        parts = _PROTECTED.split(html_text)  # odd indices: the protected spans
+        return "".join(part if i % 2 else _CITATION.sub(link, part) for i, part in enumerate(parts))
 
     def _on_link(self, href: str) -> None:
         """A code block's Copy link copies it; a citation shows its passage; a web link opens
