@@ -49,9 +49,16 @@ _LINK_RE = re.compile(r"(?i)(https?|mailto):")
 def to_html(text: str, *, dark: bool = False) -> str:
     """The answer as rich text; code colours suit a dark window when `dark`. Each code block
     carries a `copy:N` link, N indexing `code_blocks(text)`."""
+    return "".join(to_html_blocks(text, dark=dark))
+
+
+def to_html_blocks(text: str, *, dark: bool = False) -> list[str]:
+    """`to_html`, one string per top-level block: a streaming view shows each in its own label,
+    so only the growing last block is laid out again (one label per answer costs a full
+    relayout of the whole answer on every update)."""
     tokens, src, env = _blocks(text)
     if env or "^[" in text:  # link references or footnotes tie the blocks together
-        return _render(src, 0, dark)
+        return [_render(src, 0, dark)]
     # Each top-level block renders on its own, so a streamed answer re-renders only its last
     # block: the ones before it come from the cache, the growing one is never cached.
     # Lines with their newlines; str.splitlines would also split at \f, \u2028 and others.
@@ -60,8 +67,8 @@ def to_html(text: str, *, dark: bool = False) -> str:
         if token.level == 0 and token.map and token.nesting >= 0:
             parts.append(("".join(lines[token.map[0]:token.map[1]]), code_index))
         code_index += token.type in _CODE
-    return "".join([_render_cached(source, first, dark) for source, first in parts[:-1]]
-                   + [_render(source, first, dark) for source, first in parts[-1:]])
+    return ([_render_cached(source, first, dark) for source, first in parts[:-1]]
+            + [_render(source, first, dark) for source, first in parts[-1:]])
 
 
 def code_blocks(text: str) -> list[str]:
