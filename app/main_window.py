@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shiboken6 import isValid
+
 from storage import Store
 
 from . import documents, model_library, preferences, prompt_library, theme
@@ -36,11 +38,7 @@ class _Relay(QtCore.QObject):
 
 def _alive(widget) -> bool:
     """False once Qt has deleted the widget (a chip removed while its file was read)."""
-    try:
-        widget.objectName()
-    except RuntimeError:
-        return False
-    return True
+    return isValid(widget)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -261,7 +259,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._jobs.add(job)
             job.start(lambda doc, chip=chip, job=job, relay=relay: (
                           self._jobs.discard(job), relay.deleteLater(),
-                          _alive(chip) and chip.set_document(doc)),
+                          not self._closed and _alive(chip) and chip.set_document(doc)),
                       lambda message, chip=chip, job=job, relay=relay: (
                           self._jobs.discard(job), relay.deleteLater(),
                           _alive(chip) and chip.set_error(message)))

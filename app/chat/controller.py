@@ -83,6 +83,7 @@ class ChatController(QObject):
         self._editing: Message | None = None
         self._rerun_of: Message | None = None
         self._branching = False
+        self._shut = False
         self.current_effort = None  # set by the window: the composer's effort, for regenerate
         self.attachments_for_send = None  # set by the window: the composer's ready documents
         self.base_sampling: Sampling | None = None  # the model's; a preset may change temperature
@@ -159,7 +160,9 @@ class ChatController(QObject):
         job = Job(fn)
         job.setAutoDelete(False)
         self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), on_done(result)),
+        # A job may end after the window closed (a 12 GB hash): then its result is dropped,
+        # since the database it would write to is closed.
+        job.start(lambda result: (self._jobs.discard(job), self._shut or on_done(result)),
                   lambda _msg: self._jobs.discard(job))
 
     # -- conversations -------------------------------------------------------------------------
@@ -567,6 +570,7 @@ class ChatController(QObject):
             self.context_changed.emit(used, self.model.n_ctx)
 
     def shutdown(self) -> None:
+        self._shut = True
         self.stop()
         self._timer.stop()
         self._inference.stop()

@@ -11,6 +11,8 @@ from storage import Store
 
 from .. import model_library, theme
 from ..chat.controller import ChatController
+from shiboken6 import isValid
+
 from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal
 from ..units import format_bytes
 from ..workers import Job
@@ -160,7 +162,8 @@ class ModelManager(QtWidgets.QDialog):
         job = Job(work)
         job.setAutoDelete(False)
         self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), scan == self._scan and self._fill(*result)),
+        job.start(lambda result: (self._jobs.discard(job), isValid(self)  # not closed meanwhile
+                                  and scan == self._scan and self._fill(*result)),
                   lambda message: (self._jobs.discard(job),
                                    self.status.setText(f"Could not look for models: {message}")))
 

@@ -11,6 +11,8 @@ from inference.models.fit import Verdict
 from storage import Store
 
 from .. import model_library
+from shiboken6 import isValid
+
 from ..qt import Qt, QtWidgets, Signal
 from ..units import format_bytes
 from ..workers import Job
@@ -154,8 +156,8 @@ class WelcomePage(QtWidgets.QScrollArea):
                            model_library.catalog_fit()))
         job.setAutoDelete(False)
         self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job),
-                                  scan == self._scan and self._on_scanned(*result)),
+        job.start(lambda result: (self._jobs.discard(job), isValid(self)  # not closed meanwhile
+                                  and scan == self._scan and self._on_scanned(*result)),
                   lambda message: (self._jobs.discard(job), self.found_hint.setText(
                       f"Could not look for models: {message}")))
 
