@@ -169,3 +169,29 @@ def test_assistant_message_renders_its_answer_as_it_streams(qtbot):
         widget.append_answer(piece)
     assert "<strong>this</strong>" in widget.answer.text()
     assert 'href="copy:0"' in widget.answer.text()
+
+
+def test_streaming_an_answer_in_pieces_renders_exactly_as_rendering_it_whole():
+    """to_html_blocks re-parses only the open end of a growing answer; a list that continues
+    after a blank line, a "1" that becomes "1. item", a setext heading, a late link reference
+    must all come out as a whole render gives them."""
+    import random
+
+    from app import markdown
+
+    pieces = ["# Title\n", "\n", "Some *text* here.\n", "```python\n", "x = [1]\n", "```\n",
+              "- item\n", "| a | b |\n", "|---|---|\n", "| 1 | 2 |\n", "> quote\n", "more\n",
+              "1. first\n", "    indented\n", "text $x^2$\n", "Setext\n", "===\n", "---\n",
+              "$$\nE=mc^2\n$$\n", "[ref]: http://x.org\n", "see [ref]\n", "\n\n", "1", ". ", "-", " "]
+    rng = random.Random(7)
+    for _ in range(300):
+        doc = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 20)))
+        markdown._streams.clear()
+        end = 0
+        while end < len(doc):
+            end = min(len(doc), end + rng.randint(1, 12))
+            streamed = markdown.to_html_blocks(doc[:end])
+            state = dict(markdown._streams)
+            markdown._streams.clear()
+            assert "".join(streamed) == to_html(doc[:end]), doc[:end]
+            markdown._streams.update(state)
