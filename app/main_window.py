@@ -27,6 +27,7 @@ from .sidebar import EXPORT_FORMATS, Sidebar
 
 OPEN_MODEL = "Open model…"
 WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
+SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
 CHOOSE_MODEL = "Choose a model…"
 
 
@@ -62,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._manager: ModelManager | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._closed = False
+        self._sidebar_all = False
         self._jobs: set = set()
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
         self._banner_action = None  # what the banner's button does now
@@ -149,6 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sidebar.delete_requested.connect(c.delete_conversation)
         self.sidebar.pin_requested.connect(c.set_pinned)
         self.sidebar.export_requested.connect(self.export_conversation)
+        self.sidebar.show_older_requested.connect(self.show_all_conversations)
         self.banner.action_clicked.connect(lambda: self._banner_action and self._banner_action())
         c.conversations_changed.connect(self.refresh_conversations)
         c.busy_changed.connect(self.composer.set_generating)
@@ -188,7 +191,16 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- reactions -----------------------------------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        self.sidebar.set_conversations(self.store.conversations.list(), self.controller.conversation_id)
+        # The newest SIDEBAR_PAGE chats: with ten thousand, building every row took ~0.2 s of
+        # the GUI thread on each refresh. "Show older chats" lifts the cap.
+        limit = None if self._sidebar_all else SIDEBAR_PAGE
+        conversations = self.store.conversations.list(limit)
+        hidden = self.store.conversations.count() - len(conversations) if limit else 0
+        self.sidebar.set_conversations(conversations, self.controller.conversation_id, hidden=hidden)
+
+    def show_all_conversations(self) -> None:
+        self._sidebar_all = True
+        self.refresh_conversations()
 
     def start(self) -> None:
         """At launch: load the default model, or greet a first-time user."""

@@ -37,6 +37,7 @@ class Sidebar(QtWidgets.QFrame):
     delete_requested = Signal(int)
     pin_requested = Signal(int, bool)
     export_requested = Signal(int, str)  # id, "md" | "html" | "json"
+    show_older_requested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -60,7 +61,8 @@ class Sidebar(QtWidgets.QFrame):
         self._pinned: dict[int, bool] = {}
 
     def set_conversations(self, conversations: list[Conversation], current: int | None,
-                          today: _dt.date | None = None) -> None:
+                          today: _dt.date | None = None, hidden: int = 0) -> None:
+        """`hidden`: older chats not listed; a last row offers them."""
         today = today or _dt.date.today()
         self._filling = True
         self.list.clear()
@@ -85,6 +87,10 @@ class Sidebar(QtWidgets.QFrame):
             self.list.addItem(item)
             if c.id == current:
                 self.list.setCurrentItem(item)
+        if hidden:
+            more = QtWidgets.QListWidgetItem(f"Show {hidden:,} older chats…")
+            more.setData(Qt.ItemDataRole.AccessibleDescriptionRole, "more")
+            self.list.addItem(more)
         self._filling = False
 
     def _items(self) -> list[QtWidgets.QListWidgetItem]:
@@ -96,14 +102,19 @@ class Sidebar(QtWidgets.QFrame):
 
     def headings(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())
-                if self.list.item(i).data(ID_ROLE) is None]
+                if self.list.item(i).data(ID_ROLE) is None
+                and self.list.item(i).data(Qt.ItemDataRole.AccessibleDescriptionRole) == "heading"]
 
     def item_for(self, conversation_id: int) -> QtWidgets.QListWidgetItem | None:
         return next((i for i in self._items() if i.data(ID_ROLE) == conversation_id), None)
 
     def _on_current(self, item, _previous) -> None:
-        if item is not None and not self._filling and item.data(ID_ROLE) is not None:
+        if item is None or self._filling:
+            return
+        if item.data(ID_ROLE) is not None:
             self.selected.emit(item.data(ID_ROLE))
+        elif item.data(Qt.ItemDataRole.AccessibleDescriptionRole) == "more":
+            self.show_older_requested.emit()
 
     def _on_edited(self, item) -> None:
         if not self._filling and item.data(ID_ROLE) is not None:

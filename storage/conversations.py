@@ -68,14 +68,21 @@ class Conversations:
         ))
         return _row_to_conversation(rows[0]) if rows else None
 
-    def list(self) -> list[Conversation]:
+    def list(self, limit: int | None = None) -> list[Conversation]:
         """The sidebar: conversations not in the trash, pinned ones first, then most
-        recently updated first."""
+        recently updated first; the first `limit` of them if given."""
         rows = self._store.db.query(
             f"SELECT {_COLUMNS} FROM conversations WHERE deleted_at IS NULL"
             " ORDER BY pinned DESC, updated_at DESC, id DESC"
+            + (" LIMIT ?" if limit is not None else ""),
+            (int(limit),) if limit is not None else (),
         )
         return [_row_to_conversation(row) for row in rows]
+
+    def count(self) -> int:
+        """Conversations not in the trash."""
+        return self._store.db.execute(
+            "SELECT count(*) FROM conversations WHERE deleted_at IS NULL").fetchone()[0]
 
     def list_trash(self) -> list[Conversation]:
         """Conversations in the trash, most recently trashed first."""

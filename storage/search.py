@@ -23,6 +23,9 @@ HIGHLIGHT_START = "\x02"
 HIGHLIGHT_END = "\x03"
 ELLIPSIS = "…"
 SNIPPET_TOKENS = 12  # approximate words of context per snippet
+# Matches considered for ranking, newest first: a word in most messages is ranked among the
+# latest CANDIDATES of them (a chat app's searches are mostly for recent things).
+CANDIDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,8 @@ def match_expression(query: str) -> str:
 
 
 def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
-    """Messages matching every term of ``query``, best match first, on any branch
-    but never soft-deleted or in a trashed conversation.
+    """Messages matching every term of ``query``, best match first among the newest
+    ``CANDIDATES`` matches, on any branch but never soft-deleted or in a trashed conversation.
 
     Content matches weigh more than reasoning matches.  Never raises on odd
     user input; an empty or blank query returns [].
@@ -73,27 +76,41 @@ def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
         return []
     rows = db.query(
         """
-        WITH RECURSIVE hits AS (
-            SELECT m.id AS message_id, m.conversation_id, c.title AS conversation_title,
-                   snippet(messages_fts, -1, :start, :end, :ellipsis, :tokens) AS snippet,
-                   m.role, m.created_at, bm25(messages_fts, 2.0, 1.0) AS score
+        WITH RECURSIVE candidates AS (
+            -- The newest matches first, scored, at most CANDIDATES of them: FTS5 walks its
+            -- index in rowid order and stops, where ranking every match of a common word
+            -- ("the": a million rows) took seconds.
+            SELECT rowid AS id, bm25(messages_fts, 2.0, 1.0) AS score
             FROM messages_fts
-            JOIN messages AS m ON m.id = messages_fts.rowid AND m.deleted_at IS NULL
-            JOIN conversations AS c ON c.id = m.conversation_id AND c.deleted_at IS NULL
             WHERE messages_fts MATCH :expression
-            ORDER BY score, m.id DESC
+            ORDER BY rowid DESC
+            LIMIT :candidates
+        ),
+        ranked AS (
+            SELECT m.id AS message_id, m.conversation_id, c.title AS conversation_title,
+                   m.role, m.created_at, candidates.score
+            FROM candidates
+            JOIN messages AS m ON m.id = candidates.id AND m.deleted_at IS NULL
+            JOIN conversations AS c ON c.id = m.conversation_id AND c.deleted_at IS NULL
+            ORDER BY candidates.score, m.id DESC
             LIMIT :limit
+        ),
+        snippets AS (  -- only for the hits shown
+            SELECT rowid AS id,
+                   snippet(messages_fts, -1, :start, :end, :ellipsis, :tokens) AS snippet
+            FROM messages_fts
+            WHERE messages_fts MATCH :expression AND rowid IN (SELECT message_id FROM ranked)
         ),
         shown(id) AS (  -- the current branches of the conversations hit
             SELECT current_leaf_id FROM conversations
-            WHERE id IN (SELECT conversation_id FROM hits)
+            WHERE id IN (SELECT conversation_id FROM ranked)
             UNION ALL
             SELECT messages.parent_id FROM shown JOIN messages ON messages.id = shown.id
         )
-        SELECT message_id, conversation_id, conversation_title, snippet, role, created_at,
-               message_id IN (SELECT id FROM shown) AS on_current_branch
-        FROM hits
-        ORDER BY score, message_id DESC
+        SELECT ranked.message_id, conversation_id, conversation_title, snippets.snippet,
+               role, created_at, ranked.message_id IN (SELECT id FROM shown) AS on_current_branch
+        FROM ranked JOIN snippets ON snippets.id = ranked.message_id
+        ORDER BY ranked.score, ranked.message_id DESC
         """,
         {
             "start": HIGHLIGHT_START,
@@ -102,6 +119,7 @@ def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
             "tokens": SNIPPET_TOKENS,
             "expression": expression,
             "limit": int(limit),
+            "candidates": CANDIDATES,
         },
     )
     return [SearchHit(**{**row, "on_current_branch": bool(row["on_current_branch"])})

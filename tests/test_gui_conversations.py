@@ -148,3 +148,17 @@ def test_a_long_chat_opens_with_its_latest_messages_and_earlier_ones_on_request(
     window._open_hit(cid, first.id)
     assert window.controller.message_widget(first.id) is not None
     assert view.earlier_button.isHidden()
+
+
+def test_the_sidebar_lists_the_newest_chats_and_offers_the_older_ones(qtbot, window, monkeypatch):
+    import app.main_window as main_window
+
+    monkeypatch.setattr(main_window, "SIDEBAR_PAGE", 3)
+    for i in range(5):
+        window.store.conversations.create(f"Chat {i}")
+    window.refresh_conversations()
+    assert window.sidebar.titles() == ["Chat 4", "Chat 3", "Chat 2"]
+    more = window.sidebar.list.item(window.sidebar.list.count() - 1)
+    assert more.text() == "Show 2 older chats…"
+    window.sidebar.list.setCurrentItem(more)
+    assert window.sidebar.titles() == [f"Chat {i}" for i in range(4, -1, -1)]
