@@ -41,7 +41,7 @@ os.environ["HEARTH_DATA_DIR"] = tempfile.mkdtemp(prefix="hearth-bench-stall-")
 os.environ["HOME"] = tempfile.mkdtemp(prefix="hearth-bench-stall-home-")  # no model discovery
 
 import llama_cpp  # noqa: E402,F401  (before numpy, as inference.runtime does)
-from machine import Contention, machine, note  # noqa: E402
+from machine import Contention, code_version, machine, note  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from app import theme  # noqa: E402
@@ -321,12 +321,22 @@ def bench_smollm2(app: TracingApp, window: MainWindow) -> dict:
                                   "decode_tps": stats.get("decode_tps"), **drains.summary()})
 
 
-def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | None) -> dict:
+def code_answer(lines: int = 400) -> str:
+    """One long code block, as a model writing a whole script streams it: the growing last
+    block is the whole answer."""
+    body = "".join(f"    total_{i} = compute(items[{i}], factor={i % 7}) + offset  # step {i}\n"
+                   for i in range(lines))
+    return f"Here is the script:\n\n```python\ndef main(items, offset=0):\n{body}    return total_0\n```\n"
+
+
+def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | None,
+                    answer: str | None = None) -> dict:
     """The real send path up to the inference thread, whose place a feeder thread takes."""
     controller = window.controller
     controller.model = ModelInfo("synthetic.gguf", "synthetic", 32768, False)
-    pieces = tokens_of(markdown_answer())
-    assert "".join(pieces) == markdown_answer()
+    answer = answer or markdown_answer()
+    pieces = tokens_of(answer)
+    assert "".join(pieces) == answer
     drains = DrainTimer(controller)
     if profile_path is not None:
         drains.profile = cProfile.Profile()
@@ -395,7 +405,7 @@ def top_functions(path: Path, n: int = 8) -> list[str]:
 def main() -> None:
     app = TracingApp([])
     theme.apply(app, "light")
-    results = {"machine": machine(), "target_ms": TARGET_MS}
+    results = {"machine": machine(), "code": code_version(), "target_ms": TARGET_MS}
     contention = Contention().__enter__()
     store = Store()
     window = MainWindow(store)
@@ -421,6 +431,8 @@ def main() -> None:
         results["synthetic_2000_tps"] = bench_synthetic(app, window, None)
         results["synthetic_2000_tps"]["none_refcount_change"] = sys.getrefcount(None) - nones
         window.controller.new_conversation()
+        results["synthetic_code_block_2000_tps"] = bench_synthetic(app, window, None, code_answer())
+        window.controller.new_conversation()
         results["synthetic_2000_tps_profiled"] = bench_synthetic(
             app, window, ROOT / "bench-results" / "gui_stall-drain.prof")
     results["none_refcount_now"] = sys.getrefcount(None)
@@ -434,7 +446,8 @@ def main() -> None:
     results["contention"] = contention.report()
 
     rows = [("idle", results["idle"]), ("(a) SmolLM2, real engine", results["smollm2"]),
-            ("(b) synthetic, 2,000 tokens/s", results["synthetic_2000_tps"])]
+            ("(b) synthetic, 2,000 tokens/s", results["synthetic_2000_tps"]),
+            ("(b') one 400-line code block", results["synthetic_code_block_2000_tps"])]
     print(f"{'source':<32}{'max ms':>8}{'p99 ms':>8}{'>16 ms':>8}{'ticks':>7}"
           f"{'drain max':>11}{'drain last10':>14}{'chars':>8}")
     for name, r in rows:

@@ -1,8 +1,9 @@
-"""Hearth's runtime against a bare llama-cpp-python loop, and prefix reuse, on SmolLM2.
+"""Hearth's runtime against a bare llama-cpp-python loop: decoding speed on SmolLM2.
 
 Run: `make bench` (or `.venv/bin/python tests/benchmarks/bench_runtime.py`). Prints a table
 and writes bench-results/runtime.json. Both sides use the same GGUF, thread count, context
 size and prompt, in the same process; each figure is the median of REPEATS runs.
+Prefix reuse (time to first token of a follow-up turn) is measured by bench_followup.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import llama_cpp  # noqa: F401  (before numpy, as inference.runtime does)
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from fixtures.tiny_models import write_tiny_gpt_oss  # noqa: E402
 from inference.runtime import Engine, LoadOptions  # noqa: E402
-from inference.sampling import GREEDY, Sampling  # noqa: E402
+from inference.sampling import Sampling  # noqa: E402
 
 REPEATS = 5
 N_DECODE = 256
@@ -64,34 +64,6 @@ def median(fn, repeats=REPEATS) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
-def ttft(engine: Engine, messages: list[dict], sampling: Sampling) -> tuple[float, int, int]:
-    events = list(engine.chat(messages, sampling=Sampling(temperature=0, max_tokens=1)))
-    stats = events[-1].stats
-    return stats.ttft_s, stats.prompt_tokens, stats.cached_tokens
-
-
-def follow_up_figures(path: Path, history_turns: int) -> dict:
-    engine = Engine(path, LoadOptions(n_ctx=N_CTX))  # Hearth's thread defaults
-    history = []
-    for i in range(history_turns):
-        history += [{"role": "user", "content": f"Question {i}: tell me about topic number {i}. " * 4},
-                    {"role": "assistant", "content": f"Answer {i}: here is what I know. " * 12}]
-    first = history + [{"role": "user", "content": "Summarise all of that."}]
-    follow = first + [{"role": "assistant", "content": "A summary."},
-                      {"role": "user", "content": "Thanks, one more detail?"}]
-    cold, warm = [], []
-    for _ in range(REPEATS):
-        engine._forget_cache()
-        t_cold, n_cold, _ = ttft(engine, first, GREEDY)
-        t_warm, n_warm, cached = ttft(engine, follow, GREEDY)
-        cold.append(t_cold)
-        warm.append(t_warm)
-    engine.close()
-    return {"history_tokens": n_cold, "first_turn_ttft_ms": statistics.median(cold) * 1000,
-            "follow_up_prompt_tokens": n_warm, "follow_up_cached_tokens": cached,
-            "follow_up_ttft_ms": statistics.median(warm) * 1000}
-
-
 def main() -> dict:
     from llama_cpp import Llama
 
@@ -113,10 +85,6 @@ def main() -> dict:
     }
     engine.close()
     llm.close()
-    results["smollm2_follow_up"] = follow_up_figures(model, history_turns=8)
-    (ROOT / "bench-results").mkdir(exist_ok=True)
-    tiny = write_tiny_gpt_oss(ROOT / "bench-results" / "tiny-gpt-oss.gguf", context_length=N_CTX)
-    results["tiny_gpt_oss_follow_up"] = follow_up_figures(tiny, history_turns=5)  # byte-level: ~5x the tokens
     return results
 
 
@@ -130,4 +98,5 @@ if __name__ == "__main__":
                 print(f"  {k:<{width}} {v:,.1f}" if isinstance(v, float) else f"  {k:<{width}} {v}")
         else:
             print(f"{key:<{width}} {value:,.1f}" if isinstance(value, float) else f"{key:<{width}} {value}")
+    (ROOT / "bench-results").mkdir(exist_ok=True)
     (ROOT / "bench-results" / "runtime.json").write_text(json.dumps(out, indent=2))
