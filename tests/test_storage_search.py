@@ -223,3 +223,15 @@ def test_fuzzed_queries_never_raise(tmp_path):
             assert isinstance(store.search(query), list)
 
         check()
+
+
+def test_snippets_are_cut_around_the_first_match_with_every_match_marked():
+    from storage.search import ELLIPSIS, HIGHLIGHT_END, HIGHLIGHT_START, make_snippet
+
+    text = " ".join(f"w{i}" for i in range(40)) + " Café au lait, café noir. " + \
+        " ".join(f"x{i}" for i in range(40))
+    snippet = make_snippet(text, ["cafe"], width=12)
+    assert snippet.startswith(ELLIPSIS) and snippet.endswith(ELLIPSIS)
+    assert f"{HIGHLIGHT_START}Café{HIGHLIGHT_END}" in snippet
+    assert f"{HIGHLIGHT_START}café{HIGHLIGHT_END}" in snippet
+    assert make_snippet("short text", ["zzz"]) == "short text"
