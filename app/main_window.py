@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shiboken6 import isValid
-
 from storage import Store
 
-from . import documents, model_library, preferences, prompt_library, theme
-from .workers import Job
+from . import model_library, preferences, prompt_library, theme
 from .banner import Banner
+from .chat.attachments import Attacher
 from .chat.composer import Composer
 from .chat.controller import ChatController
 from .chat.view import ChatView
 from .models.downloads import DownloadManager
 from .models.manager import ModelManager
 from .models.welcome import WelcomePage
-from .prompts.library_window import PromptLibraryWindow
+from .prompts.actions import PromptActions
 from .prompts.palette import PromptPalette
 from .prompts.preset_bar import PresetBar
-from .prompts.variables_dialog import VariablesDialog
 from .qt import Qt, QtCore, QtGui, QtWidgets
 from .settings_dialog import SettingsDialog
 from .sidebar import EXPORT_FORMATS, Sidebar
@@ -29,17 +26,6 @@ OPEN_MODEL = "Open model…"
 WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
 SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
 CHOOSE_MODEL = "Choose a model…"
-
-
-class _Relay(QtCore.QObject):
-    """Carries a worker thread's progress to the GUI thread (a queued signal)."""
-
-    progress = QtCore.Signal(float)
-
-
-def _alive(widget) -> bool:
-    """False once Qt has deleted the widget (a chip removed while its file was read)."""
-    return isValid(widget)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -57,14 +43,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_bar = PresetBar()
         self.palette = PromptPalette(store, self)
         self.composer.set_palette(self.palette)
-        self._library: PromptLibraryWindow | None = None
+        self.prompts = PromptActions(self)
+        self.attacher = Attacher(store, self.composer.tray, self)
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
         self._manager: ModelManager | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._closed = False
         self._sidebar_all = False
-        self._jobs: set = set()
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
         self._banner_action = None  # what the banner's button does now
 
@@ -126,7 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         quit_action = file_menu.addAction("Quit", self.close)
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
         prompts_menu = self.menuBar().addMenu("&Prompts")
-        library = prompts_menu.addAction("Prompt library…", self.show_prompt_library)
+        library = prompts_menu.addAction("Prompt library…", self.prompts.show_library)
         library.setShortcut(QtGui.QKeySequence("Ctrl+Shift+L"))
         prompts_menu.addAction("Insert a saved prompt  (type / in the composer)",
                                lambda: (self.composer.insert_prompt_text("/"), self.show_chat()))
@@ -168,10 +154,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome.add_folder_requested.connect(self.add_model_folder)
         c.stats_changed.connect(self._on_stats)
         c.context_changed.connect(self._on_context)
-        c.messages_deleted.connect(lambda ids: self._show_banner(
+        c.messages_deleted.connect(lambda ids: self.show_banner(
             "Message deleted." if len(ids) == 1 else f"{len(ids)} messages deleted.", "info",
             "Undo", lambda: (c.undo_delete(ids), self.banner.hide())))
-        c.conversation_trashed.connect(lambda cid: self._show_banner(
+        c.conversation_trashed.connect(lambda cid: self.show_banner(
             "Chat moved to the trash (emptied after 30 days).", "info", "Undo",
             lambda: (c.restore_conversation(cid), self.banner.hide())))
         c.edit_started.connect(self.composer.begin_edit)
@@ -179,12 +165,12 @@ class MainWindow(QtWidgets.QMainWindow):
         c.info_requested.connect(self.show_info)
         c.citation_requested.connect(self.show_citation)
         c.current_effort = lambda: self.composer.effort_name
-        c.preset_changed.connect(self._on_preset_changed)
-        self.composer.attach_requested.connect(self.attach_files)
-        c.attachments_for_send = self._take_attachments
-        self.preset_bar.preset_chosen.connect(self.choose_preset)
-        self.palette.chosen.connect(self.use_prompt)
-        self._on_preset_changed(None)
+        c.preset_changed.connect(self.prompts.show_preset)
+        self.composer.attach_requested.connect(self.attacher.attach)
+        c.attachments_for_send = self.attacher.take
+        self.preset_bar.preset_chosen.connect(self.prompts.choose_preset)
+        self.palette.chosen.connect(self.prompts.use_prompt)
+        self.prompts.show_preset(None)
         self.composer.edit_last_requested.connect(c.edit_last)
         self.composer.edit_cancel_requested.connect(c.cancel_edit)
 
@@ -229,7 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.controller.model is None and self.controller.loading_path is None:
             self.use_model(path)
         else:
-            self._show_banner(f"{Path(path).name} is downloaded and verified.", "info",
+            self.show_banner(f"{Path(path).name} is downloaded and verified.", "info",
                               "Switch to it", lambda: self.use_model(path))
 
     def choose_model(self) -> None:
@@ -248,41 +234,6 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._manager is not None and self._manager.isVisible():
                 self._manager.refresh()
 
-    # -- documents -------------------------------------------------------------------------------
-
-    def attach_files(self, paths: list) -> None:
-        """Read each file into the document library on the pool; a chip shows how it went."""
-        for path in paths:
-            chip = self.composer.tray.add(Path(path).name)
-            # Progress from the pool thread, queued here. Owned by the window, not the chip: a
-            # chip removed mid-read must not delete the object the worker still emits on.
-            relay = _Relay(self)
-            relay.progress.connect(lambda f, chip=chip: _alive(chip) and chip.set_progress(f))
-            store_path = self.store.path
-
-            def work(path=path, relay=relay):
-                with Store(store_path) as store:  # a connection of the pool thread's own
-                    return documents.ingest(
-                        store, path, progress=lambda done, total, r=relay:
-                        total and r.progress.emit(done / total))
-
-            job = Job(work, expected=(documents.DocumentError,))
-            job.setAutoDelete(False)
-            self._jobs.add(job)
-            job.start(lambda doc, chip=chip, job=job, relay=relay: (
-                          self._jobs.discard(job), relay.deleteLater(),
-                          not self._closed and _alive(chip) and chip.set_document(doc)),
-                      lambda message, chip=chip, job=job, relay=relay: (
-                          self._jobs.discard(job), relay.deleteLater(),
-                          _alive(chip) and chip.set_error(message)))
-
-    def _take_attachments(self) -> tuple[int, ...] | None:
-        """The document ids going with the message being sent; None while a file is still
-        being read (the send waits, the text stays)."""
-        if self.composer.tray.busy:
-            return None
-        return tuple(chip.document_id for chip in self.composer.tray.take_ready())
-
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -291,75 +242,8 @@ class MainWindow(QtWidgets.QMainWindow):
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if files:
             self.show_chat()
-            self.attach_files(files)
+            self.attacher.attach(files)
             event.acceptProposedAction()
-
-    # -- saved prompts ---------------------------------------------------------------------------
-
-    def show_prompt_library(self) -> None:
-        if self._library is None:
-            self._library = PromptLibraryWindow(self.store, self)
-            self._library.library_changed.connect(lambda: self._on_preset_changed(None, keep=True))
-        self._library.show()
-        self._library.raise_()
-
-    def _chat_selection(self) -> str:
-        for widget in self.chat_view.messages():
-            for label in widget.findChildren(QtWidgets.QLabel):
-                if label.hasSelectedText():
-                    return label.selectedText()
-        return ""
-
-    def _ask_values(self, prompt, initial: dict | None = None) -> dict | None:
-        """The prompt's variables from a small form; {} when it has none; None if cancelled."""
-        if not prompt_library.variables(prompt.body):
-            return {}
-        dialog = VariablesDialog(prompt, initial, self)
-        self._variables_dialog = dialog  # reachable from tests
-        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
-            return None
-        return dialog.values()
-
-    def use_prompt(self, prompt) -> None:
-        """From the / palette: a quick prompt goes into the composer, a preset applies."""
-        if prompt.kind == "preset":
-            self.composer.edit.clear()
-            self.choose_preset(prompt.id)
-            return
-        values = self._ask_values(prompt)
-        if values is None:
-            return
-        builtins = {"clipboard": QtGui.QGuiApplication.clipboard().text(),
-                    "selection": self._chat_selection()}
-        try:
-            text = prompt_library.fill(prompt, values, builtins)
-        except prompt_library.PromptVariableError as exc:
-            self._show_banner(str(exc), "error")
-            return
-        self.composer.insert_prompt_text(text)
-
-    def choose_preset(self, preset_id) -> None:
-        if self.controller.conversation_id is None:
-            self.controller.new_conversation()
-        cid = self.controller.conversation_id
-        preset = self.store.prompts.get(preset_id) if preset_id is not None else None
-        values = {}
-        if preset is not None:
-            values = self._ask_values(preset, prompt_library.preset_values(self.store, cid))
-            if values is None:  # cancelled: the bar shows what is really in use
-                self.controller.apply_preset()
-                return
-        try:
-            prompt_library.set_preset(self.store, cid, preset, values)
-        except (prompt_library.PromptVariableError, ValueError) as exc:
-            self._show_banner(str(exc), "error")
-        self.controller.apply_preset()
-        if preset is not None and preset.effort:
-            self.composer.set_effort(preset.effort)
-
-    def _on_preset_changed(self, preset, keep: bool = False) -> None:
-        current = self.preset_bar.current if keep else (preset.id if preset else None)
-        self.preset_bar.set_presets(self.store.prompts.list("preset"), current)
 
     def show_search(self) -> None:
         from .search_dialog import SearchDialog
@@ -395,7 +279,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             Path(path).write_text(text, encoding="utf-8")
         except OSError as exc:
-            self._show_banner(f"Could not write {path}: {exc.strerror or exc}", "error")
+            self.show_banner(f"Could not write {path}: {exc.strerror or exc}", "error")
             return
         self.statusBar().showMessage(f"Exported to {path}", 6000)
 
@@ -410,7 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
             data = Path(path).read_bytes()
             conversation_id = export.import_json(self.store, data)
         except (OSError, export.ConversationImportError) as exc:
-            self._show_banner(f"Could not import {Path(path).name}: {exc}", "error")
+            self.show_banner(f"Could not import {Path(path).name}: {exc}", "error")
             return
         self.refresh_conversations()
         self.show_chat()
@@ -456,25 +340,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self._manager.raise_()
         self._manager.activateWindow()
 
-    def _show_banner(self, text: str, kind: str, action: str | None = None, then=None) -> None:
+    def show_banner(self, text: str, kind: str, action: str | None = None, then=None) -> None:
         self._banner_action = then
         self.banner.show_message(text, kind, action)
 
     def _show_no_model(self) -> None:
         if self.controller.model is None and self.controller.loading_path is None:
-            self._show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
+            self.show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
                               "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
 
     def _on_model_loading(self, path: str) -> None:
         self.model_label.setText(f"Loading {Path(path).name}…")
-        self._show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.controller.cancel_load)
+        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.controller.cancel_load)
 
     def _on_model_progress(self, path: str, fraction: float) -> None:
         if self.controller.loading_path == path:
             self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
 
     def _on_model_refused(self, path: str, why: str) -> None:
-        self._show_banner(why, "error", "Load anyway",
+        self.show_banner(why, "error", "Load anyway",
                           lambda: self.controller.open_model(path, allow_swap=True))
 
     def _on_model_changed(self, info) -> None:
@@ -488,13 +372,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"Hearth — {info.name}")
 
     def _on_model_failed(self, message: str) -> None:
-        self._show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
+        self.show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
 
     def _on_send_refused(self, text: str, why: str) -> None:
         self.composer.restore(text)
         self.statusBar().showMessage(why, 6000)
         if self.controller.model is None and self.controller.loading_path is None:
-            self._show_banner(why, "info", CHOOSE_MODEL, self.show_welcome)
+            self.show_banner(why, "info", CHOOSE_MODEL, self.show_welcome)
 
     def _on_stats(self, stats: dict) -> None:
         tps = stats.get("decode_tps") or 0
@@ -535,6 +419,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if not self._closed:  # once: a second close (at exit) finds the database closed
             self._closed = True
+            self.attacher.closed = True
             self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()

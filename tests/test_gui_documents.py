@@ -13,7 +13,7 @@ NOTES = "Hearth notes\n\nThe launch code is PELICAN-42.\nNothing else matters he
 
 
 def attach(qtbot, win, *paths):
-    win.attach_files([str(p) for p in paths])
+    win.attacher.attach([str(p) for p in paths])
     qtbot.waitUntil(lambda: not win.composer.tray.busy, timeout=20000)
     return win.composer.tray.chips()
 
@@ -44,7 +44,7 @@ def test_a_file_hearth_cannot_read_says_why_on_its_chip_and_is_not_sent(qtbot, w
     binary.write_bytes(bytes(range(256)) * 64)
     (chip,) = attach(qtbot, window, binary)
     assert not chip.ready and chip.error and "photo.bin" in chip.error
-    assert window._take_attachments() == ()  # nothing to send with the next message
+    assert window.attacher.take() == ()  # nothing to send with the next message
     assert window.composer.tray.chips() == [chip]  # still there, with its message
 
 

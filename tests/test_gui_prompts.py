@@ -11,7 +11,7 @@ from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
 def fill_form_soon(win, values: dict) -> None:
     """Answer the modal variables form once it is open (exec() blocks the test)."""
     def answer():
-        dialog = win._variables_dialog
+        dialog = win.prompts.variables_dialog
         for name, value in values.items():
             field = dialog.fields[name]
             if isinstance(field, QtWidgets.QComboBox):
@@ -69,8 +69,8 @@ def test_a_preset_chosen_at_the_top_shapes_every_turn(qtbot, window, tiny_gpt_os
 
 
 def test_library_window_edits_keep_versions_that_can_be_restored(qtbot, window):
-    window.show_prompt_library()
-    library = window._library
+    window.prompts.show_library()
+    library = window.prompts.library
     items = [library.list.item(i).text() for i in range(library.list.count())]
     library.list.setCurrentRow(next(i for i, t in enumerate(items) if t.endswith("Rewrite")))
     original = library.body.toPlainText()

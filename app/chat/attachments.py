@@ -3,8 +3,16 @@ could not be read; removable. The reading happens on the pool (app.documents.ing
 
 from __future__ import annotations
 
-from ..qt import Qt, QtWidgets, Signal
+from pathlib import Path
+
+from shiboken6 import isValid
+
+from storage import Store
+
+from .. import documents
+from ..qt import QObject, Qt, QtCore, QtWidgets, Signal
 from ..units import format_bytes
+from ..workers import Job
 
 
 class AttachmentChip(QtWidgets.QFrame):
@@ -95,3 +103,52 @@ class AttachmentTray(QtWidgets.QWidget):
     @property
     def busy(self) -> bool:
         return any(not c.ready and c.error is None for c in self.chips())
+
+
+class _Relay(QObject):
+    """Carries a worker thread's progress to the GUI thread (a queued signal)."""
+
+    progress = QtCore.Signal(float)
+
+
+class Attacher(QObject):
+    """Reads attached files into the document library on the pool, one chip each, and hands
+    the ready ones to the message being sent."""
+
+    def __init__(self, store: Store, tray: AttachmentTray, parent=None) -> None:
+        super().__init__(parent)
+        self.store, self.tray = store, tray
+        self.closed = False  # the window closed: results of reads still running are dropped
+        self._jobs: set[Job] = set()
+
+    def attach(self, paths: list) -> None:
+        for path in paths:
+            chip = self.tray.add(Path(path).name)
+            # Progress from the pool thread, queued here. Owned by this object, not the chip:
+            # a chip removed mid-read must not delete what the worker still emits on.
+            relay = _Relay(self)
+            relay.progress.connect(lambda f, chip=chip: isValid(chip) and chip.set_progress(f))
+            store_path = self.store.path
+
+            def work(path=path, relay=relay):
+                with Store(store_path) as store:  # a connection of the pool thread's own
+                    return documents.ingest(
+                        store, path, progress=lambda done, total, r=relay:
+                        total and r.progress.emit(done / total))
+
+            job = Job(work, expected=(documents.DocumentError,))
+            job.setAutoDelete(False)
+            self._jobs.add(job)
+            job.start(lambda doc, chip=chip, job=job, relay=relay: (
+                          self._jobs.discard(job), relay.deleteLater(),
+                          not self.closed and isValid(chip) and chip.set_document(doc)),
+                      lambda message, chip=chip, job=job, relay=relay: (
+                          self._jobs.discard(job), relay.deleteLater(),
+                          isValid(chip) and chip.set_error(message)))
+
+    def take(self) -> tuple[int, ...] | None:
+        """The document ids going with the message being sent; None while a file is still
+        being read (the send waits, the text stays)."""
+        if self.tray.busy:
+            return None
+        return tuple(chip.document_id for chip in self.tray.take_ready())
