@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def launch() -> dict:
     proc = subprocess.run([PY, str(LAUNCHER), str(ROOT)], env=env, capture_output=True,
                           text=True, timeout=60)
     exited = time.monotonic()
+    for folder in (env["HEARTH_DATA_DIR"], env["HOME"]):
+        shutil.rmtree(folder, ignore_errors=True)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"the launcher printed no times (rc {proc.returncode}):\n{proc.stderr}")
@@ -69,6 +72,8 @@ def import_times() -> dict:
     env = clean_env()
     proc = subprocess.run([PY, "-X", "importtime", "-c", "import app.main"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
+    for folder in (env["HEARTH_DATA_DIR"], env["HOME"]):
+        shutil.rmtree(folder, ignore_errors=True)
     rows = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)

@@ -27,6 +27,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -442,6 +443,8 @@ def main() -> None:
         return
     window.controller.shutdown()
     store.close()
+    for folder in (os.environ["HEARTH_DATA_DIR"], os.environ["HOME"]):
+        shutil.rmtree(folder, ignore_errors=True)
     contention.__exit__(None, None, None)
     results["contention"] = contention.report()
 
