@@ -500,3 +500,21 @@ def test_gguf_files_that_are_not_models_are_named_before_llama_cpp_sees_them(
     writer.close()
     with pytest.raises(ModelLoadError, match=expected):
         Engine(path)
+
+
+@pytest.mark.parametrize("which", ["tiny", "smollm2"])
+def test_a_long_chat_tokenizes_the_same_message_by_message_and_whole(which, tiny_gpt_oss, smollm2_path):
+    engine = Engine(tiny_gpt_oss if which == "tiny" else smollm2_path, LoadOptions(vocab_only=True))
+    try:
+        messages = []
+        for i in range(60):
+            messages += [{"role": "user", "content": f"Question {i}: ünïcödé 😀 <b>{i}</b> " * 3},
+                         {"role": "assistant", "content": f"Answer {i}, at length. " * 5}]
+        text = engine.render(messages)
+        whole = engine._tokenize(text, True, engine._add_bos)
+        assert engine.tokenize(text) == whole  # pieces, tokenized and cached
+        assert engine.tokenize(text) == whole  # from the cache
+        longer = engine.render(messages + [{"role": "user", "content": "And now?"}])
+        assert engine.tokenize(longer) == engine._tokenize(longer, True, engine._add_bos)
+    finally:
+        engine.close()
