@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from .clock import utc_now
-from .tree import current_leaf, newest_leaf, require_visible, set_leaf
+from .tree import current_leaf, newest_leaf, require_visible, set_leaf, shown_branch_cte
 
 if TYPE_CHECKING:
     from .db import Store
@@ -267,12 +267,7 @@ class Messages:
     def thread(self, conversation_id: int) -> list[Message]:
         """The branch shown: root to current leaf along ``parent_id``, oldest first."""
         rows = self._store.db.query(
-            f"""
-            WITH RECURSIVE branch(id) AS (
-                SELECT current_leaf_id FROM conversations WHERE id = :conversation
-                UNION ALL
-                SELECT messages.parent_id FROM branch JOIN messages ON messages.id = branch.id
-            )
+            f"""{shown_branch_cte()}
             SELECT {_COLUMNS} FROM messages
             WHERE id IN (SELECT id FROM branch) AND deleted_at IS NULL
             ORDER BY id

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from .tree import shown_branch_cte
+
 # Snippets mark matched words with these control characters, which never
 # occur in chat text; use SearchHit.snippet_text / snippet_html to render.
 HIGHLIGHT_START = "\x02"
@@ -115,15 +117,8 @@ def _on_current_branches(db: Database, conversation_ids: set[int]) -> set[int]:
     if not conversation_ids:
         return set()
     marks = ",".join("?" * len(conversation_ids))
-    rows = db.execute(
-        f"""
-        WITH RECURSIVE shown(id) AS (
-            SELECT current_leaf_id FROM conversations WHERE id IN ({marks})
-            UNION ALL
-            SELECT messages.parent_id FROM shown JOIN messages ON messages.id = shown.id
-        )
-        SELECT id FROM shown WHERE id IS NOT NULL
-        """, list(conversation_ids)).fetchall()
+    rows = db.execute(f"{shown_branch_cte(f'id IN ({marks})')} SELECT id FROM branch"
+                      " WHERE id IS NOT NULL", list(conversation_ids)).fetchall()
     return {r[0] for r in rows}
 
 

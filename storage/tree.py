@@ -12,6 +12,18 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 
+def shown_branch_cte(conversations: str = "id = :conversation") -> str:
+    """A ``branch(id)`` CTE of the messages on the shown branch of the conversations the SQL
+    condition `conversations` selects: from each current leaf up its parents to the root.
+    One definition for the thread, the documents of a chat and search's "on this branch"."""
+    return f"""
+        WITH RECURSIVE branch(id) AS (
+            SELECT current_leaf_id FROM conversations WHERE {conversations}
+            UNION ALL
+            SELECT messages.parent_id FROM branch JOIN messages ON messages.id = branch.id
+        )"""
+
+
 def require_visible(db: Database, conversation_id: int, message_id: int) -> None:
     """ValueError unless ``message_id`` is a visible message of ``conversation_id``.
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..clock import utc_now
+from ..tree import shown_branch_cte
 from .chunk import Chunk, chunk
 from .units import KINDS, Extracted, Location
 
@@ -217,12 +218,7 @@ class Documents:
         """The documents attached anywhere on the conversation's branch shown (deleted
         messages' attachments left out), each once, in the order first attached."""
         rows = self._store.db.query(
-            f"""
-            WITH RECURSIVE branch(id) AS (
-                SELECT current_leaf_id FROM conversations WHERE id = :conversation
-                UNION ALL
-                SELECT messages.parent_id FROM branch JOIN messages ON messages.id = branch.id
-            )
+            f"""{shown_branch_cte()}
             SELECT {', '.join('d.' + c for c in _DOCUMENT_COLUMNS.split(', '))}
             FROM message_documents AS md
             JOIN messages AS m ON m.id = md.message_id AND m.deleted_at IS NULL
