@@ -6,7 +6,6 @@ data between widgets, the GUI thread's Store and the inference thread.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import threading
 from dataclasses import replace
@@ -14,13 +13,14 @@ from dataclasses import replace
 from inference.events import AnswerDelta, ReasoningDelta
 from inference.runtime import LoadOptions
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
-from storage import CURRENT_LEAF, Message, Store
+from storage import Message, Store
 from storage.model_files import sha256_file
 
 from .. import model_library, preferences, prompt_library
-from ..qt import QObject, QtGui, QTimer, QtWidgets, Signal
+from ..qt import QObject, QTimer, QtWidgets, Signal
 from ..turns import TurnRequest, TurnResult
 from ..workers import EventBuffer, InferenceThread, Job, ModelInfo
+from .actions import MessageActions
 from .messages import AssistantMessage, UserMessage
 from .view import ChatView
 
@@ -28,7 +28,7 @@ REPAINT_MS = 16  # ≤ 60 repaints a second while tokens stream
 PAGE = 30  # messages shown when a conversation opens; earlier ones on request
 
 
-class ChatController(QObject):
+class ChatController(MessageActions, QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(int)  # id, or 0 for none
     model_changed = Signal(object)  # ModelInfo, or None while loading / after a failure
@@ -279,118 +279,6 @@ class ChatController(QObject):
         if widget is not None:
             self.view.reveal(widget)
 
-    # -- message actions -----------------------------------------------------------------------
-
-    def _on_action(self, action: str, message_id: int) -> None:
-        if action == "copy":
-            message = self.store.messages.get(message_id)
-            QtGui.QGuiApplication.clipboard().setText(message.content if message else "")
-        elif action == "regenerate":
-            self.regenerate(message_id)
-        elif action == "continue":
-            self.continue_answer(message_id)
-        elif action == "delete":
-            self.delete_message(message_id)
-        elif action == "edit":
-            self.start_edit(message_id)
-        elif action == "info":
-            self.info_requested.emit(message_id)
-        elif action in ("branch-1", "branch+1"):
-            self.switch_branch(message_id, -1 if action == "branch-1" else 1)
-        elif action.startswith("cite:"):
-            self.citation_requested.emit(message_id, int(action[5:]))
-
-    def switch_branch(self, message_id: int, step: int) -> None:
-        siblings = self.store.messages.siblings(message_id)
-        ids = [m.id for m in siblings]
-        if message_id not in ids or self.busy:
-            return
-        target = ids[max(0, min(len(ids) - 1, ids.index(message_id) + step))]
-        self.store.conversations.switch_branch(self.conversation_id, target)
-        self.open_conversation(self.conversation_id)
-
-    def delete_message(self, message_id: int) -> None:
-        if self.busy:
-            self.send_refused.emit("", "Stop the answer being written first.")
-            return
-        ids = self.store.messages.delete(message_id)
-        self.open_conversation(self.conversation_id)
-        if ids:
-            self.messages_deleted.emit(ids)
-
-    def undo_delete(self, ids: list) -> None:
-        if self.busy:  # switching branches under a streaming answer would hide it
-            self.send_refused.emit("", "Stop the answer being written first, then undo.")
-            return
-        self.store.messages.restore(ids)
-        first = self.store.messages.get(ids[0])
-        if first is not None:
-            self.store.conversations.switch_branch(first.conversation_id, first.id)
-            self.open_conversation(first.conversation_id)
-
-    def start_edit(self, message_id: int) -> None:
-        """Put a message back in the composer; sending it makes a new branch beside it."""
-        message = self.store.messages.get(message_id)
-        if message is None or message.role != "user" or self.busy:
-            return
-        self._editing = message
-        self.edit_started.emit(message.content)
-
-    def edit_last(self) -> bool:
-        """Up arrow in an empty composer: edit the last message the user sent."""
-        last = next((m for m in reversed(self._thread) if m.role == "user"), None)
-        if last is None:
-            return False
-        self.start_edit(last.id)
-        return True
-
-    def cancel_edit(self) -> None:
-        if getattr(self, "_editing", None) is not None:
-            self._editing = None
-            self.edit_cancelled.emit()
-
-    def regenerate(self, answer_id: int) -> bool:
-        answer = self.store.messages.get(answer_id)
-        if answer is None or answer.parent_id is None:
-            return False
-        return self._start_turn(TurnRequest(self.conversation_id, effort=self._effort(),
-                                            instructions=self.instructions, sampling=self.sampling,
-                                            regenerate=answer.parent_id),
-                                replace_after=answer.parent_id)
-
-    def continue_answer(self, answer_id: int) -> bool:
-        widget = self.message_widget(answer_id)
-        answer = self.store.messages.get(answer_id)
-        if answer is None or widget is None:
-            return False
-        request = TurnRequest(self.conversation_id, effort=answer.effort or self._effort(),
-                              instructions=self.instructions, sampling=self.sampling,
-                              continue_id=answer_id)
-        return self._start_turn(request, continue_widget=widget)
-
-    def rerun_exactly(self, answer_id: int) -> bool:
-        """The same question, model settings, seed and date: a replay of the answer as a new
-        branch; its footer then says whether it came out identical."""
-        answer = self.store.messages.get(answer_id)
-        if answer is None or answer.parent_id is None or "seed" not in answer.stats:
-            return False
-        s = answer.stats
-        sampling = Sampling(temperature=s.get("temperature", 1.0), top_p=s.get("top_p", 1.0),
-                            top_k=s.get("top_k", 0), min_p=s.get("min_p", 0.0), seed=s["seed"],
-                            max_tokens=s.get("max_tokens"), grammar=s.get("grammar"))
-        now = _dt.datetime.fromisoformat(s["prompt_date"]) if s.get("prompt_date") else None
-        request = TurnRequest(answer.conversation_id, effort=answer.effort or "medium",
-                              instructions=s.get("instructions"), sampling=sampling,
-                              regenerate=answer.parent_id, now=now,
-                              reuse_limit=s.get("cached_tokens"))
-        started = self._start_turn(request, replace_after=answer.parent_id)
-        if started:  # its finish signal is queued: set now, read then
-            self._rerun_of = answer
-        return started
-
-    def _effort(self) -> str:
-        return self.current_effort() if callable(self.current_effort) else "medium"
-
     # -- turns ---------------------------------------------------------------------------------
 
     @property
@@ -496,18 +384,6 @@ class ChatController(QObject):
     def _on_plan(self, plan: dict) -> None:
         if self._stream_widget is not None and self.conversation_id == self._streaming_in:
             self._stream_widget.set_documents(plan)
-
-    def passage(self, answer_id: int, key: int) -> tuple[str, str] | None:
-        """A citation's source label and text, from the plan saved with the answer."""
-        answer = self.store.messages.get(answer_id)
-        plan = (answer.stats if answer else {}).get("documents") or {}
-        passage = next((p for p in plan.get("passages", []) if p["key"] == key), None)
-        if passage is None:
-            return None
-        chunks = {c.id: c for c in self.store.documents.chunks(passage["document_id"])}
-        text = "".join(chunks[i].text[chunks[i].overlap if n else 0:]
-                       for n, i in enumerate(passage["chunk_ids"]) if i in chunks)
-        return passage["label"], text
 
     def _on_turn_saved(self, user_id: int, answer_id: int) -> None:
         if self.conversation_id != self._streaming_in:
