@@ -21,7 +21,8 @@ import logging
 import sys
 import threading
 
-from inference.chat_format import EFFORTS, ChatTemplateError
+from common.values import EFFORTS
+from inference.chat_format import ChatTemplateError
 from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
 from inference.runtime import Engine, LoadOptions, ModelLoadError, ModelTooLargeError
 from inference.sampling import Sampling

@@ -14,7 +14,7 @@ from storage import Store
 
 from . import model_library
 from .cli_errors import CliError
-from .units import format_bytes, format_duration
+from common.units import format_bytes, format_duration
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,12 +28,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from common.units import estimate_tokens
 from inference.documents_plan import (
     ContextPlan,
     PlanChunk,
     PlanDocument,
     documents_budget,
-    estimate_tokens,
     plan_context,
 )
 from storage import Store, sha256_file

@@ -8,6 +8,8 @@ export too.
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 import html
 import json
 import re
@@ -19,8 +21,8 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from app.markdown import to_html
+from common.values import EFFORTS
 from storage import (
-    EFFORTS,
     INTERRUPTED_ERROR,
     ROLES,
     STATUSES,
@@ -37,7 +39,7 @@ _SPEAKERS = {"user": "You", "assistant": "Assistant", "system": "System", "tool"
 _viewer_markdown = MarkdownIt("commonmark")
 
 
-class ConversationImportError(ValueError):
+class ConversationImportError(UserError, ValueError):
     """The data is not a conversation this Hearth can import; ``str()`` says why, in words
     for the user."""
 

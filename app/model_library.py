@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 from inference.gguf_file import ModelFileError, check_gguf
 from inference.models import download
 from inference.models.catalog import RECOMMENDED, CatalogModel, starter_model

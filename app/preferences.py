@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 from inference.runtime import LoadOptions
 from inference.sampling import GPT_OSS_DEFAULT
 from storage import Store

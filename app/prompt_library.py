@@ -5,6 +5,8 @@ the same functions, so both send exactly the same text."""
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 import datetime as _dt
 import json
 import re
@@ -22,11 +24,11 @@ _SEEDED_KEY = "starter_prompts_seeded"
 _VALUES_PREFIX = "preset_values:"  # a conversation's answers to its preset's variables
 
 
-class PromptVariableError(ValueError):
+class PromptVariableError(UserError, ValueError):
     """A variable without a value, an unknown one, or a choice not offered; for the user."""
 
 
-class PromptImportError(ValueError):
+class PromptImportError(UserError, ValueError):
     """An import file that cannot be read as prompts; nothing was changed."""
 
 

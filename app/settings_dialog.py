@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 import os
 import sqlite3
 

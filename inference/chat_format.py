@@ -7,6 +7,9 @@ and because the exact prompt text must be inspectable (`hearth render`).
 
 from __future__ import annotations
 
+from common.errors import UserError
+from common.values import EFFORTS
+
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
@@ -16,7 +19,6 @@ from jinja2 import TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 Message = Mapping[str, Any]  # {"role": ..., "content": ..., "thinking"?: ...}
-EFFORTS = ("low", "medium", "high")
 
 # Used when a GGUF carries no template: ChatML is what most small instruct models expect.
 CHATML_TEMPLATE = (
@@ -27,7 +29,7 @@ CHATML_TEMPLATE = (
 )
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(UserError, ValueError):
     """The model's template rejected the conversation or is broken. The message says why."""
 
 
@@ -109,4 +111,4 @@ class ChatTemplate:
         return text
 
 
-__all__ = ["ChatTemplate", "ChatTemplateError", "CHATML_TEMPLATE", "EFFORTS"]
+__all__ = ["ChatTemplate", "ChatTemplateError", "CHATML_TEMPLATE"]

@@ -8,6 +8,8 @@ were left out so the GUI can tell the user.
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -15,7 +17,7 @@ Render = Callable[[Sequence[Mapping]], str]
 Tokenize = Callable[[str], list]
 
 
-class PromptTooLongError(Exception):
+class PromptTooLongError(UserError):
     """Even the newest message alone does not fit. The message is meant for the user."""
 
 

@@ -22,10 +22,11 @@ does at the joins; ``ContextPlan.tokens`` is the block's real count.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from common.units import estimate_tokens
 
 from .context import output_reserve
 
@@ -35,11 +36,6 @@ INTRO = "Documents attached to this conversation (cite a passage by its number, 
 SEAM_TOKENS = 2  # per chunk: tokens a join may add (a newline, a merge undone)
 MAX_MISSES = 64  # candidates in a row that did not fit before the plan stops looking
 _PLACEHOLDER_KEY = 999  # counted in labels before keys are known: keys rarely get longer
-
-
-def estimate_tokens(text: str) -> int:
-    """The cheap count used when no tokenizer is at hand: characters / 4."""
-    return math.ceil(len(text) / 4)
 
 
 def documents_budget(n_ctx: int, prompt_tokens: int, reserve: int | None = None) -> int:

@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.errors import UserError
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
 MAGIC = b"GGUF"
@@ -33,7 +34,7 @@ _MAX_KEPT_NUMBERS = 1024
 SPLIT_NAME = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.gguf", re.IGNORECASE)  # llama.cpp's gguf-split
 
 
-class ModelFileError(Exception):
+class ModelFileError(UserError):
     """The file is not a usable GGUF model. The message is meant for the user."""
 
 

@@ -22,6 +22,8 @@ from typing import Iterator, Sequence
 
 import llama_cpp  # before numpy: the CUDA build has been seen to crash at load otherwise
 
+from common.errors import UserError
+
 from . import llama_log
 from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
 from .events import Done, Event, GenerationStats
@@ -35,7 +37,7 @@ _backend_ready = False
 _backend_lock = threading.Lock()
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(UserError):
     """The file cannot be used as a model. The message is meant for the user."""
 
 
@@ -51,7 +53,7 @@ class LoadCancelled(ModelLoadError):
     pass
 
 
-class ContextFullError(Exception):
+class ContextFullError(UserError):
     """The prompt alone does not fit the context window."""
 
 

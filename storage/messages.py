@@ -8,6 +8,8 @@ soft (``deleted_at``) so it can be undone; :meth:`Messages.purge_deleted` remove
 
 from __future__ import annotations
 
+from common.values import EFFORTS
+
 import enum
 import json
 from collections.abc import Iterable, Mapping
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 
 ROLES = ("system", "user", "assistant", "tool")
 STATUSES = ("streaming", "complete", "cancelled", "failed")
-EFFORTS = ("low", "medium", "high")
 INTERRUPTED_ERROR = "Interrupted: Hearth closed before the answer finished"
 
 _COLUMNS = (

@@ -21,6 +21,8 @@ The migrations themselves live in :mod:`storage.schema`.
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ class Migration:
 MIGRATIONS: list[Migration] = []
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(UserError, RuntimeError):
     """The database was written by a newer Hearth; refuse to touch it."""
 
 

@@ -3,6 +3,9 @@ prompts (text for the composer). Each save keeps the earlier state as a version.
 
 from __future__ import annotations
 
+from common.errors import UserError
+from common.values import EFFORTS
+
 import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -13,12 +16,11 @@ if TYPE_CHECKING:
     from .db import Store
 
 KINDS = ("preset", "quick")
-_EFFORTS = ("low", "medium", "high")
 _COLUMNS = "id, name, kind, body, tags, favourite, effort, temperature, n_ctx, created_at, updated_at"
 _EDITABLE = ("name", "kind", "body", "tags", "favourite", "effort", "temperature", "n_ctx")
 
 
-class PromptError(ValueError):
+class PromptError(UserError, ValueError):
     """A prompt that cannot be saved as given; the message is for the user."""
 
 
@@ -74,7 +76,7 @@ def validate(fields: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise PromptError("Tags must be a list of words.")
     effort = fields.get("effort") or None
-    if effort is not None and effort not in _EFFORTS:
+    if effort is not None and effort not in EFFORTS:
         raise PromptError(f"Effort must be low, medium or high, not {effort!r}.")
     temperature = fields.get("temperature")
     if temperature is not None:

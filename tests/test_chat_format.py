@@ -13,7 +13,8 @@ import json
 import pytest
 
 from fixtures.tiny_models import CHAT_TEMPLATE_PATH
-from inference.chat_format import CHATML_TEMPLATE, EFFORTS, ChatTemplate, ChatTemplateError
+from common.values import EFFORTS
+from inference.chat_format import CHATML_TEMPLATE, ChatTemplate, ChatTemplateError
 from inference.gguf_file import check_gguf
 
 FIXED_NOW = dt.datetime(2025, 3, 14, 15, 9, 26)

@@ -61,7 +61,7 @@ def test_ingest_refusals_store_nothing(store, tmp_path, monkeypatch):
     with pytest.raises(DocumentError, match="protected by a password"):
         ingest(store, locked)
     monkeypatch.setattr(extract_module, "MAX_FILE_BYTES", 1024)
-    with pytest.raises(DocumentError, match="Hearth reads documents up to 1 KB"):
+    with pytest.raises(DocumentError, match="Hearth reads documents up to 1 kB"):
         ingest(store, locked)  # refused before hashing
     with pytest.raises(DocumentError, match="was not found"):
         ingest(store, tmp_path / "missing.pdf")

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.documents import Extracted, Location, Unit, chunk, estimate_tokens, extract
-from storage.documents.chunk import CHARS_PER_TOKEN, MAX_TOKENS, MIN_TOKENS
+from common.units import CHARS_PER_TOKEN
+from storage.documents.chunk import MAX_TOKENS, MIN_TOKENS
 
 
 def rejoin(chunks) -> str:

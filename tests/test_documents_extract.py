@@ -223,10 +223,10 @@ def test_undecodable_text(tmp_path):
 
 
 def test_over_the_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(extract_module, "MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(extract_module, "MAX_FILE_BYTES", 1_000_000)
     path = tmp_path / "big.txt"
     path.write_bytes(b"word " * 300_000)  # 1.5 MB
-    assert refusal(path) == "big.txt is 1.4 MB; Hearth reads documents up to 1 MB."
+    assert refusal(path) == "big.txt is 1.5 MB; Hearth reads documents up to 1 MB."
 
 
 def test_zip_bomb_docx_by_ratio(tmp_path):
@@ -237,9 +237,9 @@ def test_zip_bomb_docx_by_ratio(tmp_path):
 
 
 def test_zip_bomb_docx_by_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(read_docx, "MAX_UNCOMPRESSED_BYTES", 8 * 1024 * 1024)
-    path = write_zip_bomb_docx(tmp_path / "huge.docx", 16 * 1024 * 1024)
-    assert refusal(path) == ("huge.docx would unpack to 16 MB, more than the 8 MB Hearth allows "
+    monkeypatch.setattr(read_docx, "MAX_UNCOMPRESSED_BYTES", 8_000_000)
+    path = write_zip_bomb_docx(tmp_path / "huge.docx", 16_000_000)
+    assert refusal(path) == ("huge.docx would unpack to 15.7 MB, more than the 8 MB Hearth allows "
                              "for a Word document. It may be a zip bomb; Hearth did not open it.")
 
 

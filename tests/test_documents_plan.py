@@ -8,6 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.units import estimate_tokens
 from inference.context import output_reserve
 from inference.documents_plan import (
     INTRO,
@@ -15,7 +16,6 @@ from inference.documents_plan import (
     PlanDocument,
     citation_label,
     documents_budget,
-    estimate_tokens,
     location_label,
     plan_context,
 )

@@ -68,6 +68,7 @@ def test_first_run_offers_models_on_disk_and_remembers_the_choice(qtbot, open_wi
     qtbot.waitUntil(lambda: bool(win.welcome.entries), timeout=10000)  # scanned off the GUI thread
     assert [e.model.path for e in win.welcome.entries] == [path]
     assert "nothing is copied" in win.welcome.found_hint.text()
+    qtbot.waitUntil(lambda: len(buttons(win.welcome, "Use")) == 1)  # shown on the next event loop pass
     (use,) = buttons(win.welcome, "Use")
     with qtbot.waitSignal(win.controller.model_changed, timeout=20000):
         qtbot.mouseClick(use, Qt.MouseButton.LeftButton)

@@ -11,7 +11,7 @@ from storage import Store
 
 from .. import documents
 from ..qt import QObject, Qt, QtCore, QtWidgets, Signal
-from ..units import format_bytes
+from common.units import format_bytes
 from ..workers import Job
 
 

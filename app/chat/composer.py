@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 
 from ..qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from .attachments import AttachmentTray

@@ -6,7 +6,7 @@ from inference.models.catalog import CatalogModel
 from inference.models.download import Progress
 
 from ..qt import QtWidgets, Signal
-from ..units import format_bytes, format_duration
+from common.units import format_bytes, format_duration
 from .downloads import DownloadManager
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 from inference.models.catalog import RECOMMENDED
 from storage import Store
 
@@ -14,7 +14,7 @@ from ..chat.controller import ChatController
 from shiboken6 import isValid
 
 from ..qt import QtCore, QtGui, QtWidgets, Qt, Signal
-from ..units import format_bytes
+from common.units import format_bytes
 from ..workers import Job
 from .download_panel import DownloadPanel
 from .downloads import DownloadManager

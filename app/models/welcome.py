@@ -14,7 +14,7 @@ from .. import model_library
 from shiboken6 import isValid
 
 from ..qt import Qt, QtWidgets, Signal
-from ..units import format_bytes
+from common.units import format_bytes
 from ..workers import Job
 from .download_panel import DownloadPanel
 from .downloads import DownloadManager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference.chat_format import EFFORTS
+from common.values import EFFORTS
 from storage import Store
 from storage.prompts import KINDS, Prompt, PromptError
 

@@ -11,6 +11,8 @@ the hub's before the file gets its final name, so a file without `.part` is a ve
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 import hashlib
 import json
 import os
@@ -28,7 +30,7 @@ _HASH_BLOCK = 8 * 2**20
 CHUNK_SIZE = 256 * 2**10
 
 
-class DownloadError(Exception):
+class DownloadError(UserError):
     """A download failed for a reason the user can act on; the message says what to do."""
 
 

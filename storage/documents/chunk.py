@@ -14,13 +14,13 @@ loaded in storage; the context plan recounts what it uses.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from common.units import CHARS_PER_TOKEN, estimate_tokens
+
 from .units import Extracted, Location, Unit
 
-CHARS_PER_TOKEN = 4
 MIN_TOKENS = 300
 MAX_TOKENS = 500
 OVERLAP_TOKENS = 50
@@ -31,10 +31,6 @@ _BREAKS = (  # preferred places to end a chunk, best first
     re.compile(r"\s"),  # word
 )
 _SEAM = re.compile(r"\n|[.!?。！？][\"')\]]*\s")  # where an overlap may begin
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ import os
 import stat
 from pathlib import Path
 
-from .units import DocumentError, Extracted, format_size
+from common.units import format_bytes
+
+from .units import DocumentError, Extracted
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200_000_000
 
 _CODE = (
     "py pyi pyw ipynb js mjs cjs jsx ts tsx c h cc cpp cxx hpp hh hxx m mm cs java kt kts "
@@ -63,8 +65,8 @@ def check_size(path: str | os.PathLike[str], name: str | None = None) -> int:
         raise DocumentError(f"{name} is not a file Hearth can read.")
     if st.st_size > MAX_FILE_BYTES:
         raise DocumentError(
-            f"{name} is {format_size(st.st_size)}; Hearth reads documents up to "
-            f"{format_size(MAX_FILE_BYTES)}."
+            f"{name} is {format_bytes(st.st_size)}; Hearth reads documents up to "
+            f"{format_bytes(MAX_FILE_BYTES)}."
         )
     return st.st_size
 

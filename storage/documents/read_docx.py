@@ -15,9 +15,11 @@ from pathlib import Path
 
 from .read_text import not_readable
 from .sections import SectionBuilder
-from .units import DocumentError, Extracted, format_size
+from common.units import format_bytes
 
-MAX_UNCOMPRESSED_BYTES = 500 * 1024 * 1024
+from .units import DocumentError, Extracted
+
+MAX_UNCOMPRESSED_BYTES = 500_000_000
 MAX_COMPRESSION_RATIO = 50
 # Below this many unpacked bytes even an extreme ratio is harmless, and small documents
 # full of repeated markup can legitimately compress very well.
@@ -39,8 +41,8 @@ def check_archive(path: Path, name: str) -> None:
     packed = max(1, os.path.getsize(path))
     if unpacked > MAX_UNCOMPRESSED_BYTES:
         raise DocumentError(
-            f"{name} would unpack to {format_size(unpacked)}, more than the "
-            f"{format_size(MAX_UNCOMPRESSED_BYTES)} Hearth allows for a Word document. "
+            f"{name} would unpack to {format_bytes(unpacked)}, more than the "
+            f"{format_bytes(MAX_UNCOMPRESSED_BYTES)} Hearth allows for a Word document. "
             "It may be a zip bomb; Hearth did not open it."
         )
     if unpacked > RATIO_CHECK_FROM_BYTES and unpacked > MAX_COMPRESSION_RATIO * packed:

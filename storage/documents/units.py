@@ -8,6 +8,8 @@ model say "report.pdf, p. 12" without the chunker having to parse anything back.
 
 from __future__ import annotations
 
+from common.errors import UserError
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,18 +18,8 @@ KINDS = ("pdf", "docx", "html", "markdown", "text", "code", "csv")
 SECTION_SEPARATOR = " › "
 
 
-class DocumentError(Exception):
+class DocumentError(UserError):
     """A file Hearth cannot read, with a message meant for the user (not a bug)."""
-
-
-def format_size(size: int) -> str:
-    """'840 KB', '1.4 MB', '200 MB': sizes as messages to the user give them."""
-    mb = size / (1024 * 1024)
-    if mb >= 10:
-        return f"{mb:,.0f} MB"
-    if mb >= 1:
-        return f"{mb:.1f}".rstrip("0").rstrip(".") + " MB"
-    return f"{max(1, round(size / 1024)):,} KB"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,15 @@
-"""Sizes and durations as people read them; shared by the window and the command line."""
+"""Sizes, durations and token estimates as people (and budgets) read them."""
 
 from __future__ import annotations
+
+import math
+
+CHARS_PER_TOKEN = 4  # the cheap estimate when no tokenizer is at hand
+
+
+def estimate_tokens(text: str) -> int:
+    """Characters / 4, rounded up: used only where the model's own tokenizer is not at hand."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def format_bytes(n: float) -> str:
@@ -8,7 +17,8 @@ def format_bytes(n: float) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(n) >= scale:
             value = n / scale
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            return f"{text.removesuffix('.0')} {unit}"
     return f"{n:.0f} B"
 
 
