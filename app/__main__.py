@@ -1,3 +1,3 @@
-from .main import main
+from app.gui.main import main
 
 main()

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from app.cli import main
-from storage import Store
 from test_runtime import write_tiny_without
+
+from app.cli.main import main
+from storage import Store
 
 REPO = Path(__file__).resolve().parents[1]
 HI = [{"role": "user", "content": "hi"}]
@@ -228,7 +228,7 @@ def test_without_a_model_or_a_default_the_cli_says_how_to_set_one(capsys, argv):
 
 
 def test_chat_uses_the_default_model_and_its_saved_settings(capsys, smollm2_path):
-    from app import model_library
+    from app.core import model_library
     from storage import Store
 
     with Store() as store:

@@ -7,8 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from app.cli import main
 from fixtures.tiny_models import write_tiny_gpt_oss
+
+from app.cli.main import main
 
 
 def _ollama(root: Path, name: str, tag: str, model: Path) -> str:

@@ -9,8 +9,8 @@ import threading
 import pytest
 from fixtures.documents import FACT, FACT_PAGE, report_pages, write_docx, write_pdf
 
-from app import documents as glue
-from app.documents import count_tokens, ingest, plan_for_turn, with_documents
+from app.core import documents as glue
+from app.core.documents import count_tokens, ingest, plan_for_turn, with_documents
 from inference.documents_plan import INTRO
 from storage import HashCancelled
 from storage.documents import DocumentError

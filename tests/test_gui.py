@@ -7,12 +7,12 @@ checks what that person would see, and what is on disk afterwards.
 from __future__ import annotations
 
 import pytest
-
-from app.chat.messages import AssistantMessage, UserMessage
-from app.main import SingleInstance
-from app.main_window import MainWindow
-from app.qt import Qt, QtWidgets
 from fixtures.tiny_models import HARMONY_GRAMMAR, write_tiny_gpt_oss
+
+from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.gui.main import SingleInstance
+from app.gui.main_window import MainWindow
+from app.gui.qt import Qt, QtWidgets
 from inference.events import AnswerDelta, ReasoningDelta
 from inference.runtime import LoadOptions
 from inference.sampling import Sampling
@@ -269,9 +269,9 @@ def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qt
 
 def test_a_turn_that_cannot_start_on_the_worker_still_ends_the_busy_state(qtbot, window):
     """The worker must always answer: a turn it cannot run comes back failed, never silence."""
-    from app.turns import TurnRequest
-
     import threading
+
+    from app.core.turns import TurnRequest
 
     inference = window.controller._inference
     results = []

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from app.chat.messages import UserMessage
-from app.main_window import MainWindow
-from app.qt import QtWidgets
-from app.sidebar import group_label
-from storage import Conversation, Store
-
 from test_gui import window  # noqa: F401 (fixture)
+
+from app.gui.chat.messages import UserMessage
+from app.gui.main_window import MainWindow
+from app.gui.qt import QtWidgets
+from app.gui.sidebar import group_label
+from storage import Conversation, Store
 
 
 def _conversation(updated: dt.datetime, pinned: bool = False) -> Conversation:
@@ -151,7 +151,7 @@ def test_a_long_chat_opens_with_its_latest_messages_and_earlier_ones_on_request(
 
 
 def test_the_sidebar_lists_the_newest_chats_and_offers_the_older_ones(qtbot, window, monkeypatch):
-    import app.main_window as main_window
+    import app.gui.main_window as main_window
 
     monkeypatch.setattr(main_window, "SIDEBAR_PAGE", 3)
     for i in range(5):

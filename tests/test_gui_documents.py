@@ -3,11 +3,11 @@ the plan shown on the answer, and citations that open their passage."""
 
 from __future__ import annotations
 
-from app import documents
-from app.chat.messages import AssistantMessage, UserMessage
-from app.qt import QtCore, QtWidgets
-
 from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+
+from app.core import documents
+from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.gui.qt import QtCore, QtWidgets
 
 NOTES = "Hearth notes\n\nThe launch code is PELICAN-42.\nNothing else matters here.\n"
 

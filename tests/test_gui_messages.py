@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.chat.messages import AssistantMessage
-from app.qt import QtGui, QtWidgets
+from app.gui.chat.messages import AssistantMessage
+from app.gui.qt import QtGui, QtWidgets
 
 ANSWER = "Here:\n\n```python\ndef f(x):\n    return x * 2\n```\n\nand [docs](https://example.org)."
 
@@ -23,13 +23,12 @@ def test_a_code_blocks_copy_link_puts_exactly_that_code_on_the_clipboard(qtbot):
 # -- actions on a live conversation (tiny gpt-oss, real llama.cpp) ------------------------------
 
 import pytest  # noqa: E402
-
-from app.chat.messages import UserMessage  # noqa: E402
-from app.qt import Qt  # noqa: E402
 from fixtures.tiny_models import HARMONY_GRAMMAR  # noqa: E402
-from inference.sampling import Sampling  # noqa: E402
-
 from test_gui import bubbles, load, send, window  # noqa: E402,F401
+
+from app.gui.chat.messages import UserMessage  # noqa: E402
+from app.gui.qt import Qt  # noqa: E402
+from inference.sampling import Sampling  # noqa: E402
 
 SAMPLED = Sampling(temperature=1.0, grammar=HARMONY_GRAMMAR, max_tokens=60)
 

@@ -12,16 +12,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from app import model_library
-from app.main_window import MainWindow
-from app.qt import Qt, QtWidgets
 from fixtures.tiny_models import write_tiny_gpt_oss
+from test_gui import HARMONY, bubbles, send
+
+from app.core import model_library
+from app.gui.main_window import MainWindow
+from app.gui.qt import Qt, QtWidgets
 from inference.models.catalog import RECOMMENDED
 from inference.sampling import Sampling
 from storage import Store
-
-from test_gui import HARMONY, bubbles, send
 
 
 @pytest.fixture

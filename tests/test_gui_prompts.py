@@ -3,9 +3,9 @@ a conversation, and the library window's versions."""
 
 from __future__ import annotations
 
-from app.qt import QtCore, Qt, QtWidgets
-
 from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+
+from app.gui.qt import Qt, QtCore, QtWidgets
 
 
 def fill_form_soon(win, values: dict) -> None:

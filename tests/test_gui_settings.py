@@ -3,11 +3,11 @@ next model load (context size, GPU offload, effort)."""
 
 from __future__ import annotations
 
-from app import preferences
-from app.chat.messages import AssistantMessage
-from app.qt import QtGui, QtWidgets
-
 from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+
+from app.core import preferences
+from app.gui.chat.messages import AssistantMessage
+from app.gui.qt import QtGui, QtWidgets
 
 
 def test_settings_are_saved_applied_and_used_by_the_next_load(qtbot, window, tiny_gpt_oss):
@@ -46,7 +46,7 @@ def test_bad_preferences_in_the_database_fall_back_to_defaults(store):
 def test_every_colour_in_the_stylesheet_exists_in_both_themes():
     import re
 
-    from app import theme
+    from app.gui import theme
     from resources import read_text
 
     used = set(re.findall(r"@([A-Za-z]+)", read_text("style.qss")))

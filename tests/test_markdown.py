@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from app.chat.messages import AssistantMessage
-from app.markdown import _render_cached, code_blocks, to_html
-from app.qt import QtGui, QtWidgets
+from app.core.markdown import _render_cached, code_blocks, to_html
+from app.gui.chat.messages import AssistantMessage
+from app.gui.qt import QtGui, QtWidgets
 
 PYTHON = '''Here you go:
 
@@ -177,7 +177,7 @@ def test_streaming_an_answer_in_pieces_renders_exactly_as_rendering_it_whole():
     must all come out as a whole render gives them."""
     import random
 
-    from app import markdown
+    from app.core import markdown
 
     pieces = ["# Title\n", "\n", "Some *text* here.\n", "```python\n", "x = [1]\n", "```\n",
               "- item\n", "| a | b |\n", "|---|---|\n", "| 1 | 2 |\n", "> quote\n", "more\n",

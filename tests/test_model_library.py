@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from app import model_library
-from app.model_library import ModelPrefs
 from fixtures.tiny_models import write_tiny_gpt_oss
+
+from app.core import model_library
+from app.core.model_library import ModelPrefs
 from inference.models.discovery import Locations, discover
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from app import prompt_library as pl
-from app.cli import main
+from app.cli.main import main
+from app.core import prompt_library as pl
 from inference.context import build_messages
 from inference.runtime import Engine, LoadOptions
 from storage.prompts import PromptError

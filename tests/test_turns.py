@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from app.turns import TITLE_CHARS, TurnRequest, history_for, run_turn
 from fixtures.tiny_models import HARMONY_GRAMMAR
+
+from app.core.turns import TITLE_CHARS, TurnRequest, history_for, run_turn
 from inference.events import AnswerDelta, Done, ReasoningDelta
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
-from app.turns import TurnRequest, run_turn
 from fixtures.tiny_models import HARMONY_GRAMMAR
+
+from app.core.turns import TurnRequest, run_turn
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling
 

@@ -21,8 +21,8 @@ os.environ["HEARTH_DATA_DIR"] = tempfile.mkdtemp(prefix="hearth-bench-view-")
 
 from PySide6 import QtWidgets  # noqa: E402
 
-from app import theme  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
+from app.gui import theme  # noqa: E402
+from app.gui.main_window import MainWindow  # noqa: E402
 from storage import Store  # noqa: E402
 
 ANSWER = ("Here is how:\n\n```python\nfor i in range(10):\n    print(i)\n```\n\n"

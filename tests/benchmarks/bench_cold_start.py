@@ -3,13 +3,13 @@
 Run: `make bench` (or `.venv/bin/python tests/benchmarks/bench_cold_start.py`). Prints a table
 and writes bench-results/cold_start.json.
 
-Each launch is a new process running app.main.main() exactly as `python -m app` does, through
+Each launch is a new process running app.gui.main.main() exactly as `python -m app` does, through
 tests/benchmarks/cold_start_launcher.py, which only watches (an event filter) for the first
 Paint of the main window. Every launch gets a fresh HEARTH_DATA_DIR and HOME (a first start:
 empty database, migrations, the welcome screen) and QT_QPA_PLATFORM=offscreen. The time runs
 from just before the process is spawned to the end of the window's first frame; the first
 launch of a run may read files the OS has not cached yet, so the median of the others is the
-figure compared with the target. Then `python -X importtime -c "import app.main"` names the
+figure compared with the target. Then `python -X importtime -c "import app.gui.main"` names the
 heaviest imports.
 """
 
@@ -68,9 +68,9 @@ def launch() -> dict:
 
 
 def import_times() -> dict:
-    """`-X importtime` of app.main: self time by top-level package, and the heaviest modules."""
+    """`-X importtime` of app.gui.main: self time by top-level package, and the heaviest modules."""
     env = clean_env()
-    proc = subprocess.run([PY, "-X", "importtime", "-c", "import app.main"], cwd=ROOT, env=env,
+    proc = subprocess.run([PY, "-X", "importtime", "-c", "import app.gui.main"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     for folder in (env["HEARTH_DATA_DIR"], env["HOME"]):
         shutil.rmtree(folder, ignore_errors=True)
@@ -82,7 +82,7 @@ def import_times() -> dict:
     by_package: dict[str, int] = {}
     for self_us, _, _, name in rows:
         by_package[name.split(".")[0]] = by_package.get(name.split(".")[0], 0) + self_us
-    total = next(cum for _, cum, _, name in rows if name == "app.main")
+    total = next(cum for _, cum, _, name in rows if name == "app.gui.main")
     # Imports made directly by Hearth's own modules, by cumulative time
     direct = []
     for i, (_, cum, depth, name) in enumerate(rows):
@@ -113,7 +113,7 @@ def main() -> None:
 
     print(f"{'launch → window painted':<28}{'first':>8}{'median':>8}   (ms; {LAUNCHES - 1} warm launches)")
     for key, label in (("interpreter_ms", "  interpreter start"),
-                       ("import_app_main_ms", "  import app.main"),
+                       ("import_app_main_ms", "  import app.gui.main"),
                        ("qapplication_ms", "  QApplication()"),
                        ("main_to_shown_ms", "  main() → window shown"),
                        ("shown_to_painted_ms", "  shown → first frame"),
@@ -123,7 +123,7 @@ def main() -> None:
     total = results["median_of_rest"]["launch_to_painted_ms"]
     print(f"target ≤ {TARGET_S * 1000:.0f} ms: {'ok' if total <= TARGET_S * 1000 else 'MISSED'}")
     imports = results["imports"]
-    print(f"-X importtime, import app.main: {imports['import_app_main_ms']} ms; self time by package:")
+    print(f"-X importtime, import app.gui.main: {imports['import_app_main_ms']} ms; self time by package:")
     print("  " + ", ".join(f"{k} {v}" for k, v in imports["self_ms_by_package"].items()))
     print("heaviest imports made by Hearth's modules (cumulative ms):")
     for row in imports["heaviest_imports_by_hearth"]:

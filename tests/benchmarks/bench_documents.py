@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fixtures.documents import report_pages, write_pdf  # noqa: E402
 
-from app.documents import plan_for_turn  # noqa: E402
+from app.core.documents import plan_for_turn  # noqa: E402
 from inference.context import output_reserve  # noqa: E402
 from storage import Store, sha256_file  # noqa: E402
 from storage.documents import chunk, extract  # noqa: E402
@@ -80,7 +80,7 @@ def bench_ingest(root: Path) -> tuple[dict, Path]:
 
 
 def bench_retrieval(root: Path, pdf: Path) -> dict:
-    from app.documents import ingest
+    from app.core.documents import ingest
 
     with Store(root / "query.db") as store:
         doc = ingest(store, pdf)

@@ -12,7 +12,7 @@ the real MainWindow, offscreen:
 (b) a synthetic source pushing AnswerDelta events at 2,000 tokens/s into the controller's
     EventBuffer, the answer being a long Markdown document (code blocks, tables, lists), so the
     cost of re-rendering a growing answer shows. The controller's own 16 ms drain timer
-    (app/chat/controller.py `_drain`) paints it, as in a real turn.
+    (app/gui/chat/controller.py `_drain`) paints it, as in a real turn.
 
 Where the time goes: every event the loop dispatches is timed (QApplication.notify), so each
 long gap is matched with the event that filled it ("Timer → _drain" is the controller's drain:
@@ -45,9 +45,9 @@ import llama_cpp  # noqa: E402,F401  (before numpy, as inference.runtime does)
 from machine import Contention, code_version, machine, note  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from app import theme  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from app.workers import ModelInfo  # noqa: E402
+from app.gui import theme  # noqa: E402
+from app.gui.main_window import MainWindow  # noqa: E402
+from app.gui.workers import ModelInfo  # noqa: E402
 from inference.events import AnswerDelta  # noqa: E402
 from inference.runtime import LoadOptions  # noqa: E402
 from inference.sampling import Sampling  # noqa: E402

@@ -238,7 +238,7 @@ import os, sys, time
 sys.path.insert(0, sys.argv[1])
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6 import QtWidgets
-from app.sidebar import Sidebar
+from app.gui.sidebar import Sidebar
 from storage import Store
 app = QtWidgets.QApplication([])
 store = Store(sys.argv[2])
@@ -252,7 +252,7 @@ for n in (100, 1000, len(conversations)):
 
 
 def sidebar_widget(path: Path) -> dict:
-    """Filling the real sidebar widget (app/sidebar.py) with 100, 1,000 and all the chats, in a
+    """Filling the real sidebar widget (app/gui/sidebar.py) with 100, 1,000 and all the chats, in a
     child process: the window refreshes it after every turn. Not a storage figure, but where
     the list goes; a crash is reported, not raised."""
     proc = subprocess.run([sys.executable, "-c", SIDEBAR_WIDGET, str(ROOT), str(path)],

@@ -1,6 +1,6 @@
 """Run by bench_cold_start.py, not on its own: `python -m app` with a stopwatch around it.
 
-Imports app.main, runs app.main.main() unchanged, and watches from outside (an application-wide
+Imports app.gui.main, runs app.gui.main.main() unchanged, and watches from outside (an application-wide
 event filter, nothing added to app/) for the main window's first Paint event; once that frame
 is done (the next turn of the event loop) it prints the times as one JSON line and quits.
 Times are time.monotonic() readings, which on Linux share one clock across processes.
@@ -15,11 +15,11 @@ import time
 T_SCRIPT = time.monotonic()  # the interpreter is up and has run site
 sys.path.insert(0, sys.argv[1])  # the repository root
 
-import app.main  # noqa: E402
+import app.gui.main  # noqa: E402
 
 T_IMPORTED = time.monotonic()
 
-from PySide6 import QtCore, QtWidgets  # noqa: E402  (already imported by app.main)
+from PySide6 import QtCore, QtWidgets  # noqa: E402  (already imported by app.gui.main)
 
 marks: dict[str, float] = {"script": T_SCRIPT, "imported": T_IMPORTED}
 
@@ -47,4 +47,4 @@ marks["qapplication"] = time.monotonic()
 watcher = FirstPaint()
 qt_app.installEventFilter(watcher)
 QtCore.QTimer.singleShot(30_000, qt_app.quit)  # never hang the benchmark
-sys.exit(app.main.main(sys.argv[:1]))
+sys.exit(app.gui.main.main(sys.argv[:1]))

@@ -1,0 +1,1 @@
+"""The Qt-free core the window and `hearth` share: turns, models, prompts, documents, export."""

@@ -1,0 +1,88 @@
+"""`python -m app`: one Hearth window per data folder, the last model loading in the background."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+
+from app.gui.main_window import MainWindow
+from app.gui.qt import QtCore, QtNetwork, QtWidgets
+from storage import Store, default_data_dir
+
+log = logging.getLogger("hearth")
+
+
+class SingleInstance:
+    """The first Hearth listens on a local socket; a second one asks it to come forward, then quits.
+
+    The lock file makes the check race-free; the socket name is derived from the data folder
+    so two data folders (tests, say) never collide.
+    """
+
+    def __init__(self, data_dir) -> None:
+        digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+        self.name = f"hearth-{digest}"
+        self.lock = QtCore.QLockFile(str(data_dir / "hearth.lock"))
+        self.lock.setStaleLockTime(0)
+        self.server = None
+
+    def acquire(self) -> bool:
+        if self.lock.tryLock(200):
+            QtNetwork.QLocalServer.removeServer(self.name)
+            self.server = QtNetwork.QLocalServer()
+            self.server.listen(self.name)
+            return True
+        return False
+
+    def notify_running_instance(self) -> bool:
+        socket = QtNetwork.QLocalSocket()
+        socket.connectToServer(self.name)
+        if not socket.waitForConnected(1000):
+            return False
+        socket.write(b"raise\n")
+        socket.waitForBytesWritten(1000)
+        socket.disconnectFromServer()
+        return True
+
+    def on_activation(self, callback) -> None:
+        if self.server is not None:
+            self.server.newConnection.connect(lambda: (self.server.nextPendingConnection(), callback()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or sys.argv)
+    app.setApplicationName("Hearth")
+    data_dir = default_data_dir()
+    instance = SingleInstance(data_dir)
+    if not instance.acquire():
+        if instance.notify_running_instance():
+            return 0
+        QtWidgets.QMessageBox.warning(None, "Hearth", "Hearth is already running with this data "
+                                      f"folder ({data_dir}), but it does not answer.")
+        return 1
+    store = Store()
+    from app.core import preferences
+    from app.gui import theme
+
+    theme.apply(app, preferences.load(store).theme)
+    app.styleHints().colorSchemeChanged.connect(  # the system switched light/dark
+        lambda _scheme: preferences.load(store).theme == "system" and window.apply_theme("system"))
+    import datetime as dt
+
+    # The trash keeps chats 30 days; deleted messages only as long as their Undo was on offer.
+    now = dt.datetime.now(dt.timezone.utc)
+    store.conversations.purge_trash((now - dt.timedelta(days=30)).isoformat())
+    store.messages.purge_deleted((now - dt.timedelta(days=1)).isoformat())
+    interrupted = store.messages.mark_interrupted()
+    if interrupted:
+        log.info("%d answer(s) were cut off when Hearth last closed; kept and marked", interrupted)
+    window = MainWindow(store)
+    instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
+    window.show()
+    window.start()
+    code = app.exec()
+    store.close()
+    instance.lock.unlock()
+    return code

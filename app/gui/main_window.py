@@ -1,0 +1,426 @@
+"""The main window: sidebar | chat view + composer, a banner, a menu and a status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core import model_library, preferences, prompt_library
+from app.gui import theme
+from app.gui.banner import Banner
+from app.gui.chat.attachments import Attacher
+from app.gui.chat.composer import Composer
+from app.gui.chat.controller import ChatController
+from app.gui.chat.view import ChatView
+from app.gui.models.downloads import DownloadManager
+from app.gui.models.manager import ModelManager
+from app.gui.models.welcome import WelcomePage
+from app.gui.prompts.actions import PromptActions
+from app.gui.prompts.palette import PromptPalette
+from app.gui.prompts.preset_bar import PresetBar
+from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
+from app.gui.settings_dialog import SettingsDialog
+from app.gui.sidebar import EXPORT_FORMATS, Sidebar
+from storage import Store
+
+OPEN_MODEL = "Open model…"
+WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
+SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
+CHOOSE_MODEL = "Choose a model…"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.setWindowTitle("Hearth")
+        self.resize(1100, 760)
+        self.store = store
+        self.sidebar = Sidebar()
+        self.chat_view = ChatView()
+        self.composer = Composer()
+        self.banner = Banner()
+        self.controller = ChatController(store, self.chat_view, self)
+        prompt_library.ensure_starters(store)
+        self.preset_bar = PresetBar()
+        self.palette = PromptPalette(store, self)
+        self.composer.set_palette(self.palette)
+        self.prompts = PromptActions(self)
+        self.attacher = Attacher(store, self.composer.tray, self)
+        self.downloads = DownloadManager(store, self)
+        self.welcome = WelcomePage(store, self.downloads)
+        self._manager: ModelManager | None = None
+        self._settings_dialog: SettingsDialog | None = None
+        self._closed = False
+        self._sidebar_all = False
+        self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
+        self._banner_action = None  # what the banner's button does now
+
+        right = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.preset_bar)
+        column.addWidget(self.chat_view, 1)
+        column.addWidget(self.composer)
+        self.pages = QtWidgets.QStackedWidget()
+        self.pages.addWidget(right)
+        self.pages.addWidget(self.welcome)
+        self.chat_page = right
+        splitter = QtWidgets.QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 860])
+        self.splitter = splitter
+        self.setCentralWidget(splitter)
+        self._restore_window_state()
+
+        self.model_label = QtWidgets.QLabel("No model")
+        self.speed_label = QtWidgets.QLabel()
+        status = self.statusBar()
+        status.addWidget(self.model_label, 1)
+        status.addPermanentWidget(self.speed_label)
+        self._build_menu()
+        self._connect()
+        self.refresh_conversations()
+        conversations = store.conversations.list()
+        if conversations:
+            self.controller.open_conversation(conversations[0].id)
+            self.sidebar.set_conversations(conversations, conversations[0].id)
+        self._show_no_model()
+        self.composer.edit.setFocus()
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction(OPEN_MODEL, self.choose_model)
+        self.open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        new = file_menu.addAction("New chat", self.controller.new_conversation)
+        new.setShortcut(QtGui.QKeySequence.StandardKey.New)
+        search = file_menu.addAction("Search chats…", self.show_search)
+        search.setShortcut(QtGui.QKeySequence("Ctrl+K"))
+        file_menu.addSeparator()
+        export = file_menu.addMenu("Export chat as")
+        for label, ext in EXPORT_FORMATS:
+            export.addAction(label, lambda e=ext: self.controller.conversation_id
+                             and self.export_conversation(self.controller.conversation_id, e))
+        file_menu.addAction("Import chat…", self.import_conversation)
+        file_menu.addSeparator()
+        settings = file_menu.addAction("Settings…", self.show_settings)
+        settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
+        settings.setShortcuts([QtGui.QKeySequence.StandardKey.Preferences, QtGui.QKeySequence("Ctrl+,")])
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit", self.close)
+        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        prompts_menu = self.menuBar().addMenu("&Prompts")
+        library = prompts_menu.addAction("Prompt library…", self.prompts.show_library)
+        library.setShortcut(QtGui.QKeySequence("Ctrl+Shift+L"))
+        prompts_menu.addAction("Insert a saved prompt  (type / in the composer)",
+                               lambda: (self.composer.insert_prompt_text("/"), self.show_chat()))
+        models_menu = self.menuBar().addMenu("&Models")
+        manager = models_menu.addAction("Model manager…", self.show_model_manager)
+        manager.setShortcut(QtGui.QKeySequence("Ctrl+Shift+M"))
+        models_menu.addAction("Add a model folder…", self.add_model_folder)
+        models_menu.addAction("Welcome screen", self.show_welcome)
+        stop = QtGui.QAction("Stop", self)
+        stop.setShortcut(Qt.Key.Key_Escape)
+        stop.triggered.connect(  # Esc: stop the answer, or else leave editing
+            lambda: self.controller.stop() if self.controller.busy else self.controller.cancel_edit())
+        self.addAction(stop)
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.composer.send_requested.connect(c.send)
+        self.composer.stop_requested.connect(c.stop)
+        self.sidebar.new_requested.connect(c.new_conversation)
+        self.sidebar.selected.connect(c.open_conversation)
+        self.sidebar.rename_requested.connect(c.rename_conversation)
+        self.sidebar.delete_requested.connect(c.delete_conversation)
+        self.sidebar.pin_requested.connect(c.set_pinned)
+        self.sidebar.export_requested.connect(self.export_conversation)
+        self.sidebar.show_older_requested.connect(self.show_all_conversations)
+        self.banner.action_clicked.connect(lambda: self._banner_action and self._banner_action())
+        c.conversations_changed.connect(self.refresh_conversations)
+        c.busy_changed.connect(self.composer.set_generating)
+        c.send_refused.connect(self._on_send_refused)
+        c.model_loading.connect(self._on_model_loading)
+        c.model_changed.connect(self._on_model_changed)
+        c.model_failed.connect(self._on_model_failed)
+        c.model_refused.connect(self._on_model_refused)
+        c.model_progress.connect(self._on_model_progress)
+        c.prefs_applied.connect(lambda prefs: self.composer.set_effort(prefs.effort))
+        self.welcome.model_chosen.connect(self.use_model)
+        self.welcome.download_panel.finished.connect(self._on_download_finished)
+        self.welcome.open_file_requested.connect(self.choose_model)
+        self.welcome.add_folder_requested.connect(self.add_model_folder)
+        c.stats_changed.connect(self._on_stats)
+        c.context_changed.connect(self._on_context)
+        c.messages_deleted.connect(lambda ids: self.show_banner(
+            "Message deleted." if len(ids) == 1 else f"{len(ids)} messages deleted.", "info",
+            "Undo", lambda: (c.undo_delete(ids), self.banner.hide())))
+        c.conversation_trashed.connect(lambda cid: self.show_banner(
+            "Chat moved to the trash (emptied after 30 days).", "info", "Undo",
+            lambda: (c.restore_conversation(cid), self.banner.hide())))
+        c.edit_started.connect(self.composer.begin_edit)
+        c.edit_cancelled.connect(self.composer.end_edit)
+        c.info_requested.connect(self.show_info)
+        c.citation_requested.connect(self.show_citation)
+        c.current_effort = lambda: self.composer.effort_name
+        c.preset_changed.connect(self.prompts.show_preset)
+        self.composer.attach_requested.connect(self.attacher.attach)
+        c.attachments_for_send = self.attacher.take
+        self.preset_bar.preset_chosen.connect(self.prompts.choose_preset)
+        self.palette.chosen.connect(self.prompts.use_prompt)
+        self.prompts.show_preset(None)
+        self.composer.edit_last_requested.connect(c.edit_last)
+        self.composer.edit_cancel_requested.connect(c.cancel_edit)
+
+    # -- reactions -----------------------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        # The newest SIDEBAR_PAGE chats: with ten thousand, building every row took ~0.2 s of
+        # the GUI thread on each refresh. "Show older chats" lifts the cap.
+        limit = None if self._sidebar_all else SIDEBAR_PAGE
+        conversations = self.store.conversations.list(limit)
+        hidden = self.store.conversations.count() - len(conversations) if limit else 0
+        self.sidebar.set_conversations(conversations, self.controller.conversation_id, hidden=hidden)
+
+    def show_all_conversations(self) -> None:
+        self._sidebar_all = True
+        self.refresh_conversations()
+
+    def start(self) -> None:
+        """At launch: load the default model, or greet a first-time user."""
+        if not self.controller.restore_default_model():
+            missing = model_library.default_model(self.store)
+            self.show_welcome()
+            if missing is not None:
+                self.statusBar().showMessage(f"The default model is gone: {missing}", 15000)
+
+    def show_welcome(self) -> None:
+        self.welcome.refresh()
+        self.pages.setCurrentWidget(self.welcome)
+
+    def show_chat(self) -> None:
+        self.pages.setCurrentWidget(self.chat_page)
+        self.composer.edit.setFocus()
+
+    def use_model(self, path: str) -> None:
+        """The user picked a model to chat with: it becomes the default and loads."""
+        model_library.set_default(self.store, path)
+        self.controller.open_model(path)
+        self.show_chat()
+
+    def _on_download_finished(self, path: str) -> None:
+        """A download finished in the background: use it now only if that interrupts nothing."""
+        if self.controller.model is None and self.controller.loading_path is None:
+            self.use_model(path)
+        else:
+            self.show_banner(f"{Path(path).name} is downloaded and verified.", "info",
+                              "Switch to it", lambda: self.use_model(path))
+
+    def choose_model(self) -> None:
+        start = str(Path(self.controller.model.path).parent) if self.controller.model else str(Path.home())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.use_model(path)
+
+    def add_model_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Add a folder with GGUF models",
+                                                            str(Path.home()))
+        if folder:
+            model_library.add_folder(self.store, folder)
+            self.welcome.refresh()
+            if self._manager is not None and self._manager.isVisible():
+                self._manager.refresh()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            self.show_chat()
+            self.attacher.attach(files)
+            event.acceptProposedAction()
+
+    def show_search(self) -> None:
+        from app.gui.search_dialog import SearchDialog
+
+        dialog = SearchDialog(self.store, self)
+        dialog.open_requested.connect(self._open_hit)
+        dialog.open()
+        self._search_dialog = dialog  # kept for tests, and alive while open
+
+    def _open_hit(self, conversation_id: int, message_id: int) -> None:
+        self.show_chat()
+        self.controller.show_message(conversation_id, message_id)
+        self.refresh_conversations()
+
+    def export_conversation(self, conversation_id: int, ext: str) -> None:
+        from app.core import export
+
+        conversation = self.store.conversations.get(conversation_id)
+        if conversation is None:
+            return
+        safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conversation.title)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export chat", str(Path.home() / f"{safe.strip() or 'chat'}.{ext}"),
+            f"{ext.upper()} files (*.{ext})")
+        if not path:
+            return
+        if ext == "md":
+            text = export.export_markdown(self.store, conversation_id)
+        elif ext == "html":
+            text = export.export_html(self.store, conversation_id)
+        else:
+            text = export.dumps(export.export_json(self.store, conversation_id))
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.show_banner(f"Could not write {path}: {exc.strerror or exc}", "error")
+            return
+        self.statusBar().showMessage(f"Exported to {path}", 6000)
+
+    def import_conversation(self) -> None:
+        from app.core import export
+
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Import chat", str(Path.home()), "Hearth chats (*.json);;All files (*)")
+        if not path:
+            return
+        try:
+            data = Path(path).read_bytes()
+            conversation_id = export.import_json(self.store, data)
+        except (OSError, export.ConversationImportError) as exc:
+            self.show_banner(f"Could not import {Path(path).name}: {exc}", "error")
+            return
+        self.refresh_conversations()
+        self.show_chat()
+        self.controller.open_conversation(conversation_id)
+        self.refresh_conversations()
+
+    def _restore_window_state(self) -> None:
+        state = self.store.settings.get(WINDOW_KEY) or {}
+        try:
+            if state.get("geometry"):
+                self.restoreGeometry(QtCore.QByteArray.fromBase64(state["geometry"].encode()))
+            if state.get("splitter"):
+                self.splitter.setSizes([int(x) for x in state["splitter"]])
+        except (TypeError, ValueError):
+            pass  # a damaged value: the defaults
+
+    def _save_window_state(self) -> None:
+        self.store.settings.set(WINDOW_KEY, {
+            "geometry": bytes(self.saveGeometry().toBase64()).decode(),
+            "splitter": self.splitter.sizes()})
+
+    def show_settings(self) -> None:
+        dialog = SettingsDialog(self.store, self)
+        dialog.applied.connect(self.apply_preferences)
+        dialog.open()
+        self._settings_dialog = dialog  # kept for tests and so it is not collected while open
+
+    def apply_preferences(self, prefs: preferences.Preferences) -> None:
+        self.controller.hide_reasoning = prefs.hide_reasoning
+        self.apply_theme(prefs.theme)
+
+    def apply_theme(self, choice: str) -> None:
+        app = QtWidgets.QApplication.instance()
+        theme.apply(app, choice)
+        # Answers carry colours in their HTML (code highlighting): paint them again.
+        self.controller.open_conversation(self.controller.conversation_id)
+
+    def show_model_manager(self) -> None:
+        if self._manager is None:
+            self._manager = ModelManager(self.store, self.controller, self.downloads, self)
+            self._manager.add_folder_requested.connect(self.add_model_folder)
+        self._manager.show()
+        self._manager.raise_()
+        self._manager.activateWindow()
+
+    def show_banner(self, text: str, kind: str, action: str | None = None, then=None) -> None:
+        self._banner_action = then
+        self.banner.show_message(text, kind, action)
+
+    def _show_no_model(self) -> None:
+        if self.controller.model is None and self.controller.loading_path is None:
+            self.show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
+                              "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
+
+    def _on_model_loading(self, path: str) -> None:
+        self.model_label.setText(f"Loading {Path(path).name}…")
+        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.controller.cancel_load)
+
+    def _on_model_progress(self, path: str, fraction: float) -> None:
+        if self.controller.loading_path == path:
+            self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
+
+    def _on_model_refused(self, path: str, why: str) -> None:
+        self.show_banner(why, "error", "Load anyway",
+                          lambda: self.controller.open_model(path, allow_swap=True))
+
+    def _on_model_changed(self, info) -> None:
+        if info is None:
+            self.model_label.setText("No model")
+            self.setWindowTitle("Hearth")
+            self._show_no_model()  # replaced at once by a failure's message, if there is one
+            return
+        self.banner.hide()
+        self.model_label.setText(info.name)
+        self.setWindowTitle(f"Hearth — {info.name}")
+
+    def _on_model_failed(self, message: str) -> None:
+        self.show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
+
+    def _on_send_refused(self, text: str, why: str) -> None:
+        self.composer.restore(text)
+        self.statusBar().showMessage(why, 6000)
+        if self.controller.model is None and self.controller.loading_path is None:
+            self.show_banner(why, "info", CHOOSE_MODEL, self.show_welcome)
+
+    def _on_stats(self, stats: dict) -> None:
+        tps = stats.get("decode_tps") or 0
+        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+
+    def _on_context(self, used: int, size: int) -> None:
+        from inference.context import output_reserve
+
+        self.composer.set_context(used, size, output_reserve(size))
+
+    def show_citation(self, answer_id: int, key: int) -> None:
+        found = self.controller.passage(answer_id, key)
+        if found is None:
+            return
+        label, text = found
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
+                                    QtWidgets.QMessageBox.StandardButton.Close, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        self._citation_box = box  # kept for tests, alive while open
+
+    def show_info(self, message_id: int) -> None:
+        from app.gui.chat.info_popover import InfoPopover
+
+        message = self.store.messages.get(message_id)
+        widget = self.controller.message_widget(message_id)
+        if message is None:
+            return
+        loaded = self.controller.model
+        sha = self.store.model_files.cached_sha256(loaded.path) if loaded else None
+        popover = InfoPopover(message, sha, self)
+        popover.rerun_requested.connect(self.controller.rerun_exactly)
+        anchor = widget.actions if widget is not None else self
+        popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
+        popover.show()
+        self._info_popover = popover  # kept for tests
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self._closed:  # once: a second close (at exit) finds the database closed
+            self._closed = True
+            self.attacher.closed = True
+            self._save_window_state()
+        self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
+        self.controller.shutdown()
+        super().closeEvent(event)

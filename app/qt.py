@@ -1,4 +1,0 @@
-"""The one place app/ imports Qt from: a later move to another binding touches this file only."""
-
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot  # noqa: F401
