@@ -57,3 +57,41 @@ def store():
 
     with Store() as opened:
         yield opened
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window on this test's own database, shown offscreen; closed after."""
+    from app.gui.main_window import MainWindow
+    from storage import Store
+
+    store = Store()
+    win = MainWindow(store)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+    store.close()
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """Open main windows as the app does at launch (`start()`); closed and freed after."""
+    from app.gui.main_window import MainWindow
+    from storage import Store
+
+    opened = []
+
+    def make():
+        store = Store()
+        win = MainWindow(store)
+        qtbot.addWidget(win)
+        win.show()
+        win.start()
+        opened.append((win, store))
+        return win
+
+    yield make
+    for win, store in opened:
+        win.close()
+        store.close()

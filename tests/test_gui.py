@@ -7,56 +7,20 @@ checks what that person would see, and what is on disk afterwards.
 from __future__ import annotations
 
 import pytest
-from fixtures.tiny_models import HARMONY_GRAMMAR, write_tiny_gpt_oss
+from fixtures.gui import ENDLESS, bubbles, load, send
+from fixtures.tiny_models import write_tiny_gpt_oss
 
-from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.core import provenance
+from app.gui.chat.messages import AssistantMessage
 from app.gui.main import SingleInstance
 from app.gui.main_window import MainWindow
 from app.gui.qt import Qt, QtWidgets
 from inference.events import AnswerDelta, ReasoningDelta
-from inference.runtime import LoadOptions
-from inference.sampling import Sampling
 from storage import Store, default_data_dir
-
-HARMONY = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR)
-# Never reaches an accepting state, so no end-of-generation token is allowed: the answer goes
-# on until Stop (or the context fills), whatever the random weights prefer.
-ENDLESS = Sampling(temperature=0.0, grammar='root ::= "<|channel|>final<|message|>" x\nx ::= [a-z ] x\n')
-
-
-@pytest.fixture
-def window(qtbot):
-    store = Store()
-    win = MainWindow(store)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.controller.shutdown()
-    store.close()
-
-
-def load(qtbot, win, path, **options):
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as blocker:
-        win.controller.open_model(str(path), LoadOptions(**options) if options else None)
-    return blocker.args[0]
-
-
-def send(qtbot, win, text, timeout=20000):
-    win.composer.edit.setFocus()
-    qtbot.keyClicks(win.composer.edit, text)
-    with qtbot.waitSignal(win.controller.busy_changed, timeout=timeout,
-                          check_params_cb=lambda busy: not busy):
-        qtbot.keyClick(win.composer.edit, Qt.Key.Key_Return)
-
-
-def bubbles(win):
-    return [w for w in win.chat_view.messages() if isinstance(w, (UserMessage, AssistantMessage))]
-
 
 def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_oss):
     info = load(qtbot, window, tiny_gpt_oss)
     assert info.harmony and window.banner.isHidden()
-    window.controller.sampling = HARMONY
     send(qtbot, window, "Why is the sky blue?")
 
     user, answer = bubbles(window)
@@ -78,9 +42,12 @@ def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_os
     assert window.sidebar.titles() == ["Why is the sky blue?"]
     assert "tokens/s" in window.speed_label.text()
     # the composer's meter: what the chat takes of the context, measured on the model's thread
-    qtbot.waitUntil(lambda: window.composer.context_meter.text().endswith(f"/ {info.n_ctx:,} tokens"))
-    used = int(window.composer.context_meter.text().split(" / ")[0].replace(",", ""))
-    assert 0 < used < info.n_ctx
+    def used() -> int:
+        text = window.composer.context_meter.text()
+        assert text.endswith(f"/ {info.n_ctx:,} tokens")
+        return int(text.split(" / ")[0].replace(",", ""))
+    qtbot.waitUntil(lambda: used() > 0)
+    assert used() < info.n_ctx
 
 
 def test_reasoning_block_is_open_while_it_streams_and_folds_when_the_answer_starts(qtbot, window):
@@ -111,8 +78,7 @@ def test_shift_enter_makes_a_new_line_instead_of_sending(qtbot, window):
 def start_endless_answer(qtbot, win, tmp_path, question):
     """Send `question` to a model that would write until its 64k context is full."""
     model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
-    load(qtbot, win, model, n_ctx=65536)
-    win.controller.sampling = ENDLESS
+    load(qtbot, win, model, grammar=ENDLESS, n_ctx=65536)
     qtbot.keyClicks(win.composer.edit, question)
     qtbot.keyClick(win.composer.edit, Qt.Key.Key_Return)
     answer = bubbles(win)[-1]
@@ -131,7 +97,7 @@ def test_stop_half_way_keeps_the_partial_answer_marked_stopped(qtbot, window, tm
     saved = window.store.messages.list_for(window.controller.conversation_id)[-1]
     assert saved.status == "cancelled"
     assert saved.content == answer.answer_text
-    assert saved.stats["generated_tokens"] < 65536 // 2, "stopped long before the context filled"
+    assert provenance.of(saved).generated_tokens < 65536 // 2, "stopped long before the context filled"
 
 
 def test_every_conversation_is_there_after_a_restart(qtbot, tiny_gpt_oss):
@@ -139,7 +105,6 @@ def test_every_conversation_is_there_after_a_restart(qtbot, tiny_gpt_oss):
     first = MainWindow(store)
     qtbot.addWidget(first)
     load(qtbot, first, tiny_gpt_oss)
-    first.controller.sampling = HARMONY
     send(qtbot, first, "One")
     first.controller.new_conversation()
     send(qtbot, first, "Two")
@@ -161,8 +126,9 @@ def test_every_conversation_is_there_after_a_restart(qtbot, tiny_gpt_oss):
         assert shown[0].body.text() == "Two"
         assert shown[1].answer_text == before[second.controller.conversation_id][1][1]
         # and the window reloads the last model by itself
-        with qtbot.waitSignal(second.controller.model_changed, timeout=20000):
-            assert second.controller.restore_default_model()
+        with qtbot.waitSignal(second.session.changed, timeout=20000):
+            second.start()
+        assert second.session.model is not None
     finally:
         second.close()
         store.close()
@@ -176,14 +142,13 @@ def test_a_bad_model_file_gets_a_clear_message_and_the_app_stays_up(qtbot, windo
                                                                     tiny_gpt_oss, content, expected):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(content if content is not None else tiny_gpt_oss.read_bytes()[:200_000])
-    with qtbot.waitSignal(window.controller.model_failed, timeout=20000):
-        window.controller.open_model(str(bad))
+    with qtbot.waitSignal(window.session.failed, timeout=20000):
+        window.session.load(str(bad))
     assert window.banner.isVisible() and window.banner.kind == "error"
     assert expected in window.banner.label.text()
-    assert window.controller.model is None
+    assert window.session.model is None
     # still usable: a good model loads and answers after the failure
     load(qtbot, window, tiny_gpt_oss)
-    window.controller.sampling = HARMONY
     send(qtbot, window, "Still there?")
     assert bubbles(window)[-1].status == "complete"
 
@@ -198,7 +163,6 @@ def test_sending_without_a_model_keeps_the_text_and_says_what_to_do(qtbot, windo
 
 def test_effort_slider_applies_to_the_next_turn(qtbot, window, tiny_gpt_oss):
     load(qtbot, window, tiny_gpt_oss)
-    window.controller.sampling = HARMONY
     window.composer.effort.setValue(2)
     assert window.composer.effort_label.text() == "High"
     send(qtbot, window, "Think hard")
@@ -267,18 +231,28 @@ def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qt
     assert [c.id for c in window.store.conversations.list()] == [streaming]
 
 
-def test_a_turn_that_cannot_start_on_the_worker_still_ends_the_busy_state(qtbot, window):
-    """The worker must always answer: a turn it cannot run comes back failed, never silence."""
+def test_a_rerun_refused_on_the_engine_thread_ends_the_turn_and_says_why(qtbot, window, tiny_gpt_oss):
+    """Bug: a re-run refused on the worker came back as TurnResult(0, 0); updating its stats
+    raised and the window stayed busy. Here the chat is deleted (by another program) while
+    the re-run waits for the engine."""
     import threading
 
-    from app.core.turns import TurnRequest
-
-    inference = window.controller._inference
-    results = []
-    inference.worker.turn_finished.connect(results.append)
-    inference.run_turn(TurnRequest(1, "hello"), threading.Event())  # on its thread; no engine
-    qtbot.waitUntil(lambda: bool(results), timeout=5000)
-    assert results[0].status == "failed" and "No model" in results[0].error
+    load(qtbot, window, tiny_gpt_oss)
+    send(qtbot, window, "Hello")
+    answer = bubbles(window)[-1]
+    conversation = window.controller.conversation_id
+    gate = threading.Event()
+    window.session.run(lambda _state: gate.wait(10))  # the engine is busy a moment
+    assert window.controller.actions.rerun_exactly(answer.message_id)
+    assert window.composer.button.text() == "Stop"
+    with Store() as other:  # another program's connection, as `hearth` would have
+        other.conversations.trash(conversation)
+        other.conversations.purge_trash("9999-12-31T00:00:00+00:00")
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=20000,
+                          check_params_cb=lambda busy: not busy):
+        gate.set()
+    assert window.composer.button.text() == "Send"
+    assert "no longer exists" in window.statusBar().currentMessage()
 
 
 def test_qt_calls_do_not_leak_references_to_none(qtbot, window):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from test_gui import window  # noqa: F401 (fixture)
+
 
 from app.gui.chat.messages import UserMessage
 from app.gui.main_window import MainWindow

@@ -3,11 +3,11 @@ the plan shown on the answer, and citations that open their passage."""
 
 from __future__ import annotations
 
-from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+from fixtures.gui import load, send
 
-from app.core import documents
+from app.core import documents, provenance
 from app.gui.chat.messages import AssistantMessage, UserMessage
-from app.gui.qt import QtCore, QtWidgets
+from app.gui.qt import QtCore
 
 NOTES = "Hearth notes\n\nThe launch code is PELICAN-42.\nNothing else matters here.\n"
 
@@ -23,7 +23,6 @@ def test_an_attached_file_goes_with_the_message_and_the_answer_says_what_was_rea
     notes = tmp_path / "notes.txt"
     notes.write_text(NOTES)
     load(qtbot, window, tiny_gpt_oss)
-    window.controller.sampling = HARMONY
     (chip,) = attach(qtbot, window, notes)
     assert chip.ready and "tokens" in chip.detail.text()
     send(qtbot, window, "What is the launch code?")
@@ -32,7 +31,7 @@ def test_an_attached_file_goes_with_the_message_and_the_answer_says_what_was_rea
     assert user.attached.text() == "Attached: notes.txt"
     answer = [w for w in window.chat_view.messages() if isinstance(w, AssistantMessage)][-1]
     assert answer.documents_line.text() == "Read notes.txt: whole"
-    saved = window.store.messages.get(answer.message_id).stats["documents"]
+    saved = provenance.of(window.store.messages.get(answer.message_id)).documents
     assert saved["documents"][0]["mode"] == "whole"
     # The model saw the file's text in front of the question.
     turn_user = window.store.messages.get(user.message_id)

@@ -9,7 +9,7 @@ ANSWER = "Here:\n\n```python\ndef f(x):\n    return x * 2\n```\n\nand [docs](htt
 
 
 def test_a_code_blocks_copy_link_puts_exactly_that_code_on_the_clipboard(qtbot):
-    widget = AssistantMessage.from_saved(ANSWER, "", "complete", {}, None, "medium")
+    widget = AssistantMessage.from_saved(ANSWER, "", "complete", None, None, "medium")
     qtbot.addWidget(widget)
     assert 'href="copy:0"' in widget.answer.text() and "python" in widget.answer.text()
     QtGui.QGuiApplication.clipboard().setText("before")
@@ -23,21 +23,17 @@ def test_a_code_blocks_copy_link_puts_exactly_that_code_on_the_clipboard(qtbot):
 # -- actions on a live conversation (tiny gpt-oss, real llama.cpp) ------------------------------
 
 import pytest  # noqa: E402
-from fixtures.tiny_models import HARMONY_GRAMMAR  # noqa: E402
-from test_gui import bubbles, load, send, window  # noqa: E402,F401
+from fixtures.gui import bubbles, load, send, speak
 
 from app.gui.chat.messages import UserMessage  # noqa: E402
 from app.gui.qt import Qt  # noqa: E402
-from inference.sampling import Sampling  # noqa: E402
-
-SAMPLED = Sampling(temperature=1.0, grammar=HARMONY_GRAMMAR, max_tokens=60)
-
+from app.core import provenance  # noqa: E402
+from app.core.provenance import Provenance  # noqa: E402
 
 @pytest.fixture
 def chatting(qtbot, window, tiny_gpt_oss):
     # Flash attention off: on the CPU it makes logits depend on how a prompt was batched.
-    load(qtbot, window, tiny_gpt_oss, n_ctx=2048, flash_attn=False)
-    window.controller.sampling = SAMPLED
+    load(qtbot, window, tiny_gpt_oss, temperature=1.0, max_tokens=60, n_ctx=2048, flash_attn=False)
     send(qtbot, window, "First question")
     return window
 
@@ -92,13 +88,12 @@ def test_delete_then_undo_brings_the_messages_back(qtbot, chatting):
 
 
 def test_continue_writes_more_of_a_cut_off_answer(qtbot, window, tiny_gpt_oss):
-    load(qtbot, window, tiny_gpt_oss, n_ctx=2048)
-    window.controller.sampling = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR, max_tokens=30)
+    load(qtbot, window, tiny_gpt_oss, max_tokens=30, n_ctx=2048)
     send(qtbot, window, "Tell me everything")
     cut = answers(window)[-1]
     assert "Cut off" in cut.footer.text() and cut.actions.buttons["continue"].isVisibleTo(cut)
     before = cut.answer_text
-    window.controller.sampling = Sampling(temperature=0.0, max_tokens=6)
+    speak(window.store, tiny_gpt_oss, None, max_tokens=6)  # the model's settings change
     finished(qtbot, window, cut.actions.buttons["continue"].click)
     grown = answers(window)[-1]
     assert grown.message_id == cut.message_id
@@ -113,9 +108,11 @@ def test_info_shows_how_the_answer_was_made_and_rerun_exactly_matches_it(qtbot, 
     original.actions.buttons["info"].click()
     popover = win._info_popover
     text = " ".join(label.text() for label in popover.findChildren(QtWidgets.QLabel))
-    assert str(saved.stats["seed"]) in text and saved.stats["prompt_sha256"][:16] in text
+    made = provenance.of(saved)
+    assert str(made.seed) in text and made.prompt_sha256[:16] in text
     assert "temperature 1.0" in text
-    win.controller.sampling = Sampling(temperature=0.3, max_tokens=5)  # must not leak into the replay
+    # The model's settings change meanwhile: the replay takes the answer's own.
+    speak(win.store, win.session.model.path, None, temperature=0.3, max_tokens=5)
     finished(qtbot, win, popover.rerun.click)
     replay = answers(win)[-1]
     assert replay.message_id != original.message_id
@@ -127,7 +124,7 @@ def test_citations_are_linked_in_text_but_not_in_code(qtbot):
     plan = {"documents": [{"name": "a.txt", "shown": "whole", "mode": "whole"}],
             "passages": [{"key": 1, "label": "a.txt, lines 1–2", "document_id": 1, "chunk_ids": []}]}
     widget = AssistantMessage.from_saved("See [1]; `arr[1]` is code.\n\n```\nx[1]\n```",
-                                         "", "complete", {"documents": plan}, None, None)
+                                         "", "complete", Provenance(documents=plan), None, None)
     qtbot.addWidget(widget)
     html = widget.answer.text()
     assert html.count('href="cite:1"') == 1

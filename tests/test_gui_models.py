@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 from fixtures.tiny_models import write_tiny_gpt_oss
-from test_gui import HARMONY, bubbles, send
+from fixtures.gui import bubbles, send, speak
 
 from app.core import model_library
 from app.gui.main_window import MainWindow
 from app.gui.qt import Qt, QtWidgets
 from inference.models.catalog import RECOMMENDED
-from inference.sampling import Sampling
 from storage import Store
 
 
@@ -69,28 +68,28 @@ def test_first_run_offers_models_on_disk_and_remembers_the_choice(qtbot, open_wi
     assert "nothing is copied" in win.welcome.found_hint.text()
     qtbot.waitUntil(lambda: len(buttons(win.welcome, "Use")) == 1)  # shown on the next event loop pass
     (use,) = buttons(win.welcome, "Use")
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000):
+    with qtbot.waitSignal(win.session.changed, timeout=20000):
         qtbot.mouseClick(use, Qt.MouseButton.LeftButton)
     assert win.pages.currentWidget() is win.chat_page
     assert model_library.default_model(win.store) == path
-    win.controller.sampling = HARMONY
+    speak(win.store, path)  # random weights: a grammar makes them write harmony
     send(qtbot, win, "Hello")
     assert bubbles(win)[-1].status == "complete"
     win.close()
 
     again = open_window()  # a restart goes straight to the chat, loading the default
     assert again.pages.currentWidget() is again.chat_page
-    qtbot.waitUntil(lambda: again.controller.model is not None, timeout=20000)
-    assert again.controller.model.path == str(path)
+    qtbot.waitUntil(lambda: again.session.model is not None, timeout=20000)
+    assert again.session.model.path == str(path)
 
 
 def test_the_starter_model_chats_at_once(qtbot, open_window, smollm2_path):
     win = open_window()
     assert win.welcome.starter_button.isVisible()
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as loaded:
+    with qtbot.waitSignal(win.session.changed, timeout=20000) as loaded:
         qtbot.mouseClick(win.welcome.starter_button, Qt.MouseButton.LeftButton)
     assert loaded.args[0].path == str(smollm2_path)
-    win.controller.sampling = Sampling(temperature=0.0, max_tokens=16)
+    speak(win.store, smollm2_path, None, max_tokens=16)
     send(qtbot, win, "What is 2+2?")
     assert bubbles(win)[-1].status == "complete" and bubbles(win)[-1].answer_text.strip()
 
@@ -119,13 +118,13 @@ def test_download_pauses_survives_a_restart_resumes_and_is_verified(
     win = open_window()
     panel = win.welcome.download_panel
     assert panel.start_button.text() == "Resume download"
-    with qtbot.waitSignal(win.controller.model_changed, timeout=30000):
+    with qtbot.waitSignal(win.session.changed, timeout=30000):
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     dest = model_library.download_destination()
     ranges = [r.headers.get("range") for r in fake_hub.requests if "/blobs/" in r.path]
     assert len(ranges) == 1 and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"
     assert dest.read_bytes() == smollm2_path.read_bytes()
-    assert win.controller.model.path == str(dest)
+    assert win.session.model.path == str(dest)
     assert model_library.default_model(win.store) == dest
     # hashed on the way in: the app will not re-read the file to learn its sha256
     assert win.store.model_files.cached_sha256(str(dest)) == \
@@ -158,7 +157,7 @@ def test_model_manager_lists_sets_defaults_loads_and_deletes_only_its_own(
     manager.ctx.setValue(2048)
     manager.effort.setCurrentIndex(2)
     assert model_library.prefs(win.store, theirs) == model_library.ModelPrefs(n_ctx=2048, effort="high")
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000) as loaded:
+    with qtbot.waitSignal(win.session.changed, timeout=20000) as loaded:
         qtbot.mouseClick(manager.load_button, Qt.MouseButton.LeftButton)
     assert loaded.args[0].n_ctx == 2048  # the per-model context size
     assert win.composer.effort_name == "high"  # and its effort
@@ -184,14 +183,14 @@ def test_a_load_that_would_swap_is_refused_with_the_reason_and_an_override(
     # This machine, with almost no free memory left.
     monkeypatch.setattr(runtime, "probe", lambda: replace(real, ram_available=1_000_000))
     win = open_window()
-    with qtbot.waitSignal(win.controller.model_refused, timeout=20000):
+    with qtbot.waitSignal(win.session.refused, timeout=20000):
         win.use_model(str(tiny_gpt_oss))
     assert win.banner.kind == "error" and "swap" in win.banner.label.text()
-    assert win.banner.button.text() == "Load anyway" and win.controller.model is None
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000,
+    assert win.banner.button.text() == "Load anyway" and win.session.model is None
+    with qtbot.waitSignal(win.session.changed, timeout=20000,
                           check_params_cb=lambda info: info is not None):
         qtbot.mouseClick(win.banner.button, Qt.MouseButton.LeftButton)
-    assert win.controller.model.path == str(tiny_gpt_oss)
+    assert win.session.model.path == str(tiny_gpt_oss)
 
 
 def test_no_network_connection_at_start_up_or_while_chatting(qtbot, open_window, tiny_gpt_oss):
@@ -211,8 +210,8 @@ def test_no_network_connection_at_start_up_or_while_chatting(qtbot, open_window,
     qtbot.waitUntil(lambda: bool(win.welcome.entries), timeout=10000)
     win.show_model_manager()
     qtbot.waitUntil(lambda: win._manager.tree.topLevelItemCount() > 0, timeout=10000)
-    with qtbot.waitSignal(win.controller.model_changed, timeout=20000):
+    with qtbot.waitSignal(win.session.changed, timeout=20000):
         win.use_model(str(path))
-    win.controller.sampling = HARMONY
+    speak(win.store, path)
     send(qtbot, win, "Are you online?")
     assert attempts == []

@@ -3,7 +3,7 @@ next model load (context size, GPU offload, effort)."""
 
 from __future__ import annotations
 
-from test_gui import HARMONY, load, send, window  # noqa: F401 (fixture)
+from fixtures.gui import load, send
 
 from app.core import preferences
 from app.gui.chat.messages import AssistantMessage
@@ -29,7 +29,6 @@ def test_settings_are_saved_applied_and_used_by_the_next_load(qtbot, window, tin
         info = load(qtbot, window, tiny_gpt_oss)
         assert info.n_ctx == 2048  # a model without its own settings takes the defaults
         assert window.composer.effort_name == "high"
-        window.controller.sampling = HARMONY
         send(qtbot, window, "Think about it")
         answer = [w for w in window.chat_view.messages() if isinstance(w, AssistantMessage)][-1]
         assert answer.reasoning.text and answer.reasoning.isHidden()  # kept, not shown

@@ -11,7 +11,9 @@ import threading
 import pytest
 from fixtures.tiny_models import HARMONY_GRAMMAR
 
+from app.core import provenance
 from app.core.turns import TITLE_CHARS, TurnRequest, history_for, run_turn
+from common.errors import UserError
 from inference.events import AnswerDelta, Done, ReasoningDelta
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling
@@ -54,15 +56,15 @@ def test_turn_saves_the_question_and_the_complete_answer(store, engine):
     assert answer.model_name == "tiny-gpt-oss" and answer.effort == "low"
     assert answer.error is None and result.error is None
 
-    stats = answer.stats
-    assert stats == result.stats
-    assert isinstance(stats["seed"], int)
-    assert isinstance(stats["reasoning_s"], float) and stats["reasoning_s"] >= 0
-    assert stats["finish_reason"] == "stop" and stats["generated_tokens"] > 0
-    assert stats["effort"] == "low" and stats["temperature"] == 0.0
-    assert stats["sampler"] == "cpu"
+    made = provenance.of(answer)  # read back from the database, typed
+    assert made == result.provenance
+    assert isinstance(made.seed, int)
+    assert isinstance(made.reasoning_s, float) and made.reasoning_s >= 0
+    assert made.finish_reason == "stop" and made.generated_tokens > 0
+    assert made.effort == "low" and made.temperature == 0.0
+    assert made.sampler == "cpu"
     # The model saw exactly the conversation: the question once, no more.
-    assert stats["prompt_tokens"] == prompt_tokens_for(engine, [{"role": "user", "content": "hello there"}])
+    assert made.prompt_tokens == prompt_tokens_for(engine, [{"role": "user", "content": "hello there"}])
 
 
 def test_events_arrive_reasoning_then_answer_then_one_done(store, engine):
@@ -81,8 +83,8 @@ def test_saved_seed_repeats_a_sampled_turn(store, engine):
     sampled = Sampling(temperature=1.0, grammar=HARMONY_GRAMMAR)
     first = turn(store, engine, store.conversations.create().id, "hi", sampling=sampled)
     again = turn(store, engine, store.conversations.create().id, "hi",
-                 sampling=Sampling(temperature=1.0, grammar=HARMONY_GRAMMAR, seed=first.stats["seed"]))
-    assert again.stats["seed"] == first.stats["seed"]
+                 sampling=Sampling(temperature=1.0, grammar=HARMONY_GRAMMAR, seed=first.provenance.seed))
+    assert again.provenance.seed == first.provenance.seed
     assert (again.reasoning, again.answer) == (first.reasoning, first.answer)
 
 
@@ -105,7 +107,7 @@ def test_cancel_mid_answer_keeps_the_partial_answer(store, engine):
     assert saved.status == result.status == "cancelled"
     assert saved.content == answers[0].text != ""
     assert saved.reasoning != ""
-    assert saved.stats["finish_reason"] == "cancelled"
+    assert provenance.of(saved).finish_reason == "cancelled"
     assert saved.error is None
 
 
@@ -121,13 +123,14 @@ def test_prompt_too_long_saves_a_failed_answer_and_does_not_raise(store, tiny_gp
     user, answer = store.messages.list_for(conversation.id)
     assert user.content == huge  # the user's text is never lost
     assert answer.status == "failed" and answer.error == result.error and answer.content == ""
-    assert answer.stats["finish_reason"] == "error"
+    assert provenance.of(answer).finish_reason == "error"
     assert [type(e) for e in events] == [Done] and events[0].finish_reason == "error"
 
 
-def test_unknown_conversation_is_a_value_error(store, engine):
-    with pytest.raises(ValueError, match="no conversation 42"):
+def test_a_chat_deleted_meanwhile_is_a_user_error_and_writes_nothing(store, engine):
+    with pytest.raises(UserError, match="no longer exists"):
         turn(store, engine, 42, "hi")
+    assert store.conversations.list() == []
 
 
 def test_first_message_becomes_the_title(store, engine):
@@ -158,11 +161,10 @@ def test_second_turn_sees_the_first_answer_but_not_its_reasoning(store, engine):
     # (saved, shown in the window) is not part of it.
     assert first.reasoning
     conversation_2 = expected + [{"role": "user", "content": "second question"}]
-    assert second.stats["prompt_tokens"] == prompt_tokens_for(engine, conversation_2)
+    assert second.provenance.prompt_tokens == prompt_tokens_for(engine, conversation_2)
     # And the first turn's whole prompt was still in the cache.
     first_prompt = prompt_tokens_for(engine, expected[:1])
-    assert second.stats["cached_tokens"] >= first_prompt
-    assert second.stats["evaluated_tokens"] == second.stats["prompt_tokens"] - second.stats["cached_tokens"]
+    assert second.provenance.cached_tokens >= first_prompt
 
 
 def test_failed_and_empty_answers_are_left_out_of_history(store, engine):

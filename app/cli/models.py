@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from app.cli.errors import CliError
 from app.core import model_library
+from common.errors import UserError
 from common.units import format_bytes, format_duration
 from inference.models import download
 from storage import Store
@@ -94,7 +94,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return 130
     except download.DownloadError as exc:
         sys.stderr.write("\n")
-        raise CliError(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     sys.stderr.write("\n")
     with Store() as store:
         if sha256:  # hashed while downloading: the app never needs to hash it again
@@ -110,7 +110,7 @@ def cmd_default(args: argparse.Namespace) -> int:
     if args.path is None:
         current = _settings().default
         if current is None:
-            raise CliError("no default model set")
+            raise UserError("no default model set")
         print(current)
         return 0
     from inference.gguf_file import ModelFileError, check_model
@@ -119,8 +119,21 @@ def cmd_default(args: argparse.Namespace) -> int:
     try:
         check_model(path)
     except ModelFileError as exc:
-        raise CliError(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     with Store() as store:
         model_library.set_default(store, path)
     print(path)
     return 0
+
+
+def add_parser(sub) -> None:
+    models = sub.add_parser("models", help="list, download and choose models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list", help="every GGUF found on this machine")
+    listing.add_argument("--json", action="store_true", help="one JSON object per model")
+    pull = models_sub.add_parser("pull", help="download a GGUF from Hugging Face (resumable)")
+    pull.add_argument("repo", help="e.g. ggml-org/gpt-oss-20b-GGUF")
+    pull.add_argument("file", help="e.g. gpt-oss-20b-mxfp4.gguf")
+    pull.add_argument("--revision", default="main")
+    default = models_sub.add_parser("default", help="show or set the default model")
+    default.add_argument("path", nargs="?")

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from app.cli.errors import CliError
 from app.core import prompt_library
+from common.errors import UserError
 from storage import Store
 
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             added, updated = prompt_library.import_library(store, Path(args.source))
         except prompt_library.PromptImportError as exc:
-            raise CliError(str(exc)) from exc
+            raise UserError(str(exc)) from exc
         print(f"{added} added, {updated} updated (their earlier text kept as a version)")
         return 0
 
@@ -44,3 +44,40 @@ def _list(store: Store, as_json: bool) -> int:
         star = "★" if p.favourite else " "
         print(f"{star} {p.name.ljust(width)}  {p.kind:<6}  {', '.join(p.tags):<18}  {variables}")
     return 0
+
+
+def apply_prompt(name: str, pairs: list[str], text: str):
+    """A saved prompt applied to this message, as the window applies it."""
+    from app.core import prompt_library
+    from storage import Store
+    from storage.prompts import PromptError
+
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--var {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    with Store() as store:
+        prompt_library.ensure_starters(store)
+        prompt = store.prompts.by_name(name)
+        if prompt is None:
+            names = ", ".join(p.name for p in store.prompts.list())
+            raise UserError(f"no saved prompt named {name!r}; saved: {names or 'none'}")
+        builtins = {k: values.pop(k) for k in ("clipboard", "selection") if k in values}
+        try:
+            return prompt_library.apply(prompt, values, text, builtins)
+        except (prompt_library.PromptVariableError, PromptError) as exc:
+            raise UserError(str(exc)) from exc
+
+
+def add_parser(sub) -> None:
+    prompts = sub.add_parser("prompts", help="the saved prompt library")
+    prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
+    plist = prompts_sub.add_parser("list", help="every saved prompt")
+    plist.add_argument("--json", action="store_true")
+    pexport = prompts_sub.add_parser("export", help="write the library to a JSON file or a folder")
+    pexport.add_argument("target")
+    pexport.add_argument("--format", choices=("json", "md"), help="default: from the target's name")
+    pimport = prompts_sub.add_parser("import", help="read prompts from a JSON file or a folder of .md")
+    pimport.add_argument("source")

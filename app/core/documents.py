@@ -121,3 +121,18 @@ def with_documents(plan: ContextPlan, question: str) -> str:
     if not plan.text:
         return question
     return f"{plan.text}\n\nQuestion: {question}"
+
+
+def passage(store: Store, answer_id: int, key: int) -> tuple[str, str] | None:
+    """Citation [key] of an answer: its source label and text, from the plan saved with it."""
+    from app.core.provenance import Provenance
+
+    answer = store.messages.get(answer_id)
+    plan = (Provenance.from_json(answer.stats).documents if answer else None) or {}
+    found = next((p for p in plan.get("passages", []) if p.get("key") == key), None)
+    if found is None:
+        return None
+    chunks = {c.id: c for c in store.documents.chunks(found["document_id"])}
+    text = "".join(chunks[i].text[chunks[i].overlap if n else 0:]
+                   for n, i in enumerate(found["chunk_ids"]) if i in chunks)
+    return found["label"], text

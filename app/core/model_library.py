@@ -33,12 +33,17 @@ class ModelPrefs:
     effort: str = "medium"
     temperature: float = GPT_OSS_DEFAULT.temperature
     top_p: float = GPT_OSS_DEFAULT.top_p
+    # A GBNF grammar every answer must follow (structured output). No window control sets it
+    # yet; tests use it to make a random-weight model write well-formed harmony.
+    grammar: str | None = None
+    max_tokens: int | None = None  # a limit on each answer's length; None: until it ends
 
     def load_options(self, gpu_layers: int | None = None, **overrides) -> LoadOptions:
         return LoadOptions(n_ctx=self.n_ctx, n_gpu_layers=gpu_layers, **overrides)
 
     def sampling(self) -> Sampling:
-        return replace(GPT_OSS_DEFAULT, temperature=self.temperature, top_p=self.top_p)
+        return replace(GPT_OSS_DEFAULT, temperature=self.temperature, top_p=self.top_p,
+                       grammar=self.grammar, max_tokens=self.max_tokens)
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """One chat turn as data: history → context → render → generate → save. No Qt here.
 
-The window's controller runs `run_turn` on the inference thread; `hearth chat --save` runs it
-in the terminal. Both get the same events, the same saved rows and the same failure handling.
+A `TurnRequest` is frozen and complete: the core builds it (app/core/requests.py) from the
+model's settings and the conversation's preset, so nothing about a turn is remembered on a
+controller. The window runs `run_turn` on the engine's thread; `hearth chat` does the same.
+Both get the same events, the same saved rows and the same failure handling.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from app.core import documents
-from inference.context import PromptTooLongError, fit_prompt
+from app.core.provenance import Provenance
+from common.errors import UserError
+from common.values import DEFAULT_EFFORT
+from inference.context import fit_prompt
 from inference.events import (
     AnswerDelta,
     Done,
@@ -24,7 +29,7 @@ from inference.events import (
     ReasoningDelta,
     ToolCall,
 )
-from inference.runtime import ContextFullError, Engine
+from inference.runtime import Engine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import CURRENT_LEAF, Store
 from storage.conversations import DEFAULT_TITLE
@@ -35,14 +40,14 @@ SAVE_INTERVAL_S = 0.5  # the growing answer reaches the disk about twice a secon
 TITLE_CHARS = 60
 
 
-@dataclass
+@dataclass(frozen=True)
 class TurnRequest:
     """A new message (`text`), or another answer to an earlier one (`regenerate`), or more of a
-    cut-off answer (`continue_id`)."""
+    cut-off answer (`continue_id`), with everything the turn is made from."""
 
     conversation_id: int
     text: str = ""
-    effort: str = "medium"
+    effort: str = DEFAULT_EFFORT
     instructions: str | None = None
     sampling: Sampling = GPT_OSS_DEFAULT
     # Where the new message goes: the shown branch's end, or (edit and resend) the parent of
@@ -50,21 +55,22 @@ class TurnRequest:
     parent_id: object = CURRENT_LEAF
     regenerate: int | None = None  # a user message id: answer it again, as a new branch
     continue_id: int | None = None  # an assistant message id: generate more of it
-    now: _dt.datetime | None = None  # the date the template writes; a re-run passes the original
-    # A replay ("Re-run exactly"): keep at most this many cached prompt tokens, as many as
-    # the original reused, so the same tokens are evaluated the same way.
+    now: _dt.datetime | None = None  # the date the template writes; a replay passes the original
+    # A replay: keep at most this many cached prompt tokens, as many as the original reused,
+    # so the same tokens are evaluated the same way.
     reuse_limit: int | None = None
-    attachments: tuple[int, ...] = ()  # document ids (app.documents.ingest) for this message
+    attachments: tuple[int, ...] = ()  # document ids (app.core.documents.ingest) for this message
+    rerun_of: int | None = None  # the answer this replays: the turn records if it came out the same
 
 
-@dataclass
+@dataclass(frozen=True)
 class TurnResult:
     user_message_id: int
     message_id: int
     status: str  # complete | cancelled | failed
     answer: str = ""
     reasoning: str = ""
-    stats: dict = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
     error: str | None = None
 
 
@@ -111,83 +117,99 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
-             cancel: threading.Event | None = None,
-             on_event: Callable[[Event], None] | None = None,
-             on_saved: Callable[[int, int], None] | None = None,
-             on_plan: Callable[[dict], None] | None = None,
-             model_sha256: str | None = None) -> TurnResult:
-    """Run one turn to its end. Never raises for the model's or the user's troubles: the
-    partial answer is kept, and the result (and the saved row) says what happened.
+def describe_failure(exc: BaseException) -> str:
+    """A failure inside generation, in words: never an empty "error: "."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "The model stopped: this computer ran out of memory. What was written so far is kept."
+    return f"The model stopped with an error: {str(exc) or type(exc).__name__}"
 
-    `on_saved(user_message_id, assistant_message_id)` runs once both rows exist;
-    `on_plan(plan)` once the conversation's documents are planned into the prompt (before
-    the first token), with what goes in whole, which passages, and what was left out.
-    """
+
+def _start_rows(store: Store, engine: Engine, request: TurnRequest, model_sha256: str | None):
+    """The question and the answer's row, in one transaction; for Continue, the answer."""
     conversation = store.conversations.get(request.conversation_id)
     if conversation is None:
-        raise ValueError(f"no conversation {request.conversation_id}")
-    sampling = request.sampling.with_seed()  # a concrete seed, saved, so a turn can be repeated
-    now = request.now or _dt.datetime.now()
-    progress = _Progress()
+        raise UserError("This chat no longer exists.")
     continuing = None
     with store.transaction():
         if request.continue_id is not None:
-            continuing = placeholder = store.messages.get(request.continue_id)
-            if placeholder is None or placeholder.role != "assistant":
-                raise ValueError(f"no answer {request.continue_id} to continue")
-            user = store.messages.get(placeholder.parent_id) or placeholder
-            store.messages.update(placeholder.id, status="streaming", error="")
-            progress.answer.append(placeholder.content)
-            progress.reasoning.append(placeholder.reasoning)
+            continuing = answer = store.messages.get(request.continue_id)
+            if answer is None or answer.role != "assistant":
+                raise UserError("That answer no longer exists, so it cannot be continued.")
+            user = store.messages.get(answer.parent_id) or answer
+            store.messages.update(answer.id, status="streaming", error="")
         elif request.regenerate is not None:
             user = store.messages.get(request.regenerate)
-            placeholder = store.messages.add_reply(
-                request.regenerate, effort=request.effort, model_name=engine.name,
-                model_sha256=model_sha256)
+            if user is None:
+                raise UserError("That question no longer exists, so it cannot be answered again.")
+            answer = store.messages.add_reply(request.regenerate, effort=request.effort,
+                                              model_name=engine.name, model_sha256=model_sha256)
         else:
-            user, placeholder = store.messages.add_turn(
+            user, answer = store.messages.add_turn(
                 request.conversation_id, request.text, parent_id=request.parent_id,
                 effort=request.effort, model_name=engine.name, model_sha256=model_sha256)
             if request.attachments:
                 store.documents.attach(user.id, request.attachments)
             if conversation.title == DEFAULT_TITLE:
                 store.conversations.rename(request.conversation_id, title_from(request.text))
-    if on_saved:
-        on_saved(user.id, placeholder.id)
+    return user, answer, continuing
 
+
+def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
+             cancel: threading.Event | None = None,
+             on_event: Callable[[Event], None] | None = None,
+             on_saved: Callable[[int, int], None] | None = None,
+             on_plan: Callable[[dict], None] | None = None,
+             model_sha256: str | None = None) -> TurnResult:
+    """Run one turn to its end. Raises UserError only when the turn cannot start (its rows do
+    not exist yet); after that it never raises for the model's or the user's troubles: the
+    partial answer is kept, and the result (and the saved row) says what happened.
+
+    `on_saved(user_message_id, assistant_message_id)` runs once both rows exist;
+    `on_plan(plan)` once the conversation's documents are planned into the prompt (before
+    the first token), with what goes in whole, which passages, and what was left out.
+    """
+    sampling = request.sampling.with_seed()  # a concrete seed, saved, so a turn can be repeated
+    now = request.now or _dt.datetime.now()
+    user, answer, continuing = _start_rows(store, engine, request, model_sha256)
+    if on_saved:
+        on_saved(user.id, answer.id)
+
+    progress = _Progress()
+    if continuing is not None:  # the answer grows: what it was made from stays
+        progress.answer.append(continuing.content)
+        progress.reasoning.append(continuing.reasoning)
+        made = replace(Provenance.from_json(continuing.stats), continued=True)
+    else:
+        made = Provenance(effort=request.effort, instructions=request.instructions,
+                          rerun_of=request.rerun_of).with_sampling(sampling)
     stats = GenerationStats()
     status, error = "failed", None
-    last_save = time.monotonic()
 
-    reproduce: dict = {}  # what "Re-run exactly" needs, filled once the prompt is rendered
-
-    def save(final_status: str) -> dict:
-        saved = stats.as_dict()
-        saved.update(reasoning_s=progress.reasoning_s, seed=sampling.seed, effort=request.effort,
-                     temperature=sampling.temperature, top_p=sampling.top_p,
-                     top_k=sampling.top_k, min_p=sampling.min_p, max_tokens=sampling.max_tokens,
-                     **reproduce)
-        if sampling.grammar:  # constrained output is part of what reproduces it
-            saved["grammar"] = sampling.grammar
-        if continuing is not None:  # the answer grew: what it was made from stays
-            saved = {**continuing.stats, **saved, "continued": True}
-            if "documents" in continuing.stats:
-                saved["documents"] = continuing.stats["documents"]
+    def save(final_status: str) -> Provenance:
+        if continuing is None:
+            record = replace(made.with_stats(stats), reasoning_s=progress.reasoning_s)
+        else:
+            record = _grown(made, stats, progress.reasoning_s)
+        record = replace(record, tool_calls=made.tool_calls + tuple(progress.tool_calls))
         if final_status != "streaming" and progress.reasoning:  # "Thought for 12 s · 340 tokens"
-            saved["reasoning_tokens"] = len(engine.tokenize("".join(progress.reasoning),
-                                                            special=False, add_bos=False))
-        if progress.tool_calls:
-            saved["tool_calls"] = progress.tool_calls
-        store.messages.update(placeholder.id, content="".join(progress.answer),
+            record = replace(record, reasoning_tokens=len(engine.tokenize(
+                "".join(progress.reasoning), special=False, add_bos=False)))
+        if final_status != "streaming" and request.rerun_of is not None:
+            record = replace(record, rerun_outcome=_rerun_outcome(
+                store, request.rerun_of, final_status, progress))
+        store.messages.update(answer.id, content="".join(progress.answer),
                               reasoning="".join(progress.reasoning), status=final_status,
-                              stats=saved, error=error)
-        return saved
+                              stats=record.to_json(), error=error)
+        return record
 
+    last_save = time.monotonic()
     try:
-        history = history_for(store, request.conversation_id, placeholder.id)
+        history = history_for(store, request.conversation_id, answer.id)
         if continuing is not None:
             history.append({"role": "assistant", "content": continuing.content})
+
         def render(msgs):
             return engine.render(msgs, request.effort, now=now, continue_final=continuing is not None)
 
@@ -197,16 +219,17 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
                 store, documents.count_tokens(engine), request.conversation_id,
                 history[-1]["content"], documents.documents_budget(engine.n_ctx, len(prompt.tokens)))
             if plan.documents:
-                reproduce["documents"] = plan.as_dict()
+                made = replace(made, documents=plan.as_dict())
                 if on_plan:
-                    on_plan(reproduce["documents"])
+                    on_plan(made.documents)
             if plan.text:  # the newest message carries the passages; earlier ones stay cached
                 history[-1] = {**history[-1], "content": documents.with_documents(plan, history[-1]["content"])}
                 prompt = fit_prompt(render, engine.tokenize, request.instructions, history,
                                     engine.n_ctx)
-        reproduce.update(prompt_sha256=hashlib.sha256(prompt.text.encode()).hexdigest(),
-                         prompt_date=now.isoformat(timespec="seconds"),
-                         instructions=request.instructions)
+        if continuing is None:
+            made = replace(made, prompt_sha256=hashlib.sha256(prompt.text.encode()).hexdigest(),
+                           prompt_date=now.isoformat(timespec="seconds"),
+                           dropped_messages=prompt.dropped)
         for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel,
                                         reuse_limit=request.reuse_limit):
             if isinstance(event, Done):
@@ -219,16 +242,35 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
                 save("streaming")
                 last_save = time.monotonic()
         status = "cancelled" if stats.finish_reason == "cancelled" else "complete"
-    except (PromptTooLongError, ContextFullError) as exc:
+    except UserError as exc:  # the prompt does not fit, the template refused, ...
         error = str(exc)
         stats.finish_reason = "error"
     except Exception as exc:  # a llama.cpp failure mid-answer: keep what came, mark it
         log.exception("turn failed")
-        error = f"The model stopped with an error: {exc}"
+        error = describe_failure(exc)
         stats.finish_reason = "error"
     progress.finish_reasoning()
-    saved = save(status)
+    record = save(status)
     if on_event:
         on_event(Done(stats))
-    return TurnResult(user.id, placeholder.id, status, "".join(progress.answer),
-                      "".join(progress.reasoning), saved, error)
+    return TurnResult(user.id, answer.id, status, "".join(progress.answer),
+                      "".join(progress.reasoning), record, error)
+
+
+def _grown(made: Provenance, stats: GenerationStats, reasoning_s: float | None) -> Provenance:
+    """A continued answer: the original's recipe (seed, prompt hash and date, cached tokens)
+    stays as it was; the counts cover both generations."""
+    return replace(made, generated_tokens=made.generated_tokens + stats.generated_tokens,
+                   decode_s=made.decode_s + stats.decode_s, finish_reason=stats.finish_reason,
+                   decode_tps=round(stats.decode_tps, 2) or made.decode_tps,
+                   sampler=stats.sampler,
+                   reasoning_s=made.reasoning_s if made.reasoning_s is not None else reasoning_s)
+
+
+def _rerun_outcome(store: Store, original_id: int, status: str, progress: _Progress) -> str:
+    if status != "complete":
+        return "stopped"
+    original = store.messages.get(original_id)
+    same = original is not None and (original.content, original.reasoning) == (
+        "".join(progress.answer), "".join(progress.reasoning))
+    return "identical" if same else "differs"

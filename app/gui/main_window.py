@@ -18,6 +18,7 @@ from app.gui.prompts.actions import PromptActions
 from app.gui.prompts.palette import PromptPalette
 from app.gui.prompts.preset_bar import PresetBar
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
+from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import EXPORT_FORMATS, Sidebar
 from storage import Store
@@ -38,7 +39,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chat_view = ChatView()
         self.composer = Composer()
         self.banner = Banner()
-        self.controller = ChatController(store, self.chat_view, self)
+        self.session = ModelSession(store, self)
+        self.controller = ChatController(store, self.chat_view, self.session, self)
         prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
         self.palette = PromptPalette(store, self)
@@ -126,6 +128,7 @@ class MainWindow(QtWidgets.QMainWindow):
         stop.triggered.connect(  # Esc: stop the answer, or else leave editing
             lambda: self.controller.stop() if self.controller.busy else self.controller.cancel_edit())
         self.addAction(stop)
+        self.stop_action = stop
 
     def _connect(self) -> None:
         c = self.controller
@@ -142,12 +145,15 @@ class MainWindow(QtWidgets.QMainWindow):
         c.conversations_changed.connect(self.refresh_conversations)
         c.busy_changed.connect(self.composer.set_generating)
         c.send_refused.connect(self._on_send_refused)
-        c.model_loading.connect(self._on_model_loading)
-        c.model_changed.connect(self._on_model_changed)
-        c.model_failed.connect(self._on_model_failed)
-        c.model_refused.connect(self._on_model_refused)
-        c.model_progress.connect(self._on_model_progress)
-        c.prefs_applied.connect(lambda prefs: self.composer.set_effort(prefs.effort))
+        c.turn_failed.connect(self.show_bug)
+        s = self.session
+        s.loading.connect(self._on_model_loading)
+        s.changed.connect(self._on_model_changed)
+        s.loaded.connect(self._on_model_loaded)
+        s.failed.connect(lambda _path, message: self._on_model_failed(message))
+        s.refused.connect(self._on_model_refused)
+        s.progress.connect(self._on_model_progress)
+        c.defaults_changed.connect(self._on_defaults)
         self.welcome.model_chosen.connect(self.use_model)
         self.welcome.download_panel.finished.connect(self._on_download_finished)
         self.welcome.open_file_requested.connect(self.choose_model)
@@ -156,7 +162,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.context_changed.connect(self._on_context)
         c.messages_deleted.connect(lambda ids: self.show_banner(
             "Message deleted." if len(ids) == 1 else f"{len(ids)} messages deleted.", "info",
-            "Undo", lambda: (c.undo_delete(ids), self.banner.hide())))
+            "Undo", lambda: (c.actions.undo_delete(ids), self.banner.hide())))
         c.conversation_trashed.connect(lambda cid: self.show_banner(
             "Chat moved to the trash (emptied after 30 days).", "info", "Undo",
             lambda: (c.restore_conversation(cid), self.banner.hide())))
@@ -164,14 +170,13 @@ class MainWindow(QtWidgets.QMainWindow):
         c.edit_cancelled.connect(self.composer.end_edit)
         c.info_requested.connect(self.show_info)
         c.citation_requested.connect(self.show_citation)
-        c.current_effort = lambda: self.composer.effort_name
-        c.preset_changed.connect(self.prompts.show_preset)
+        c.effort_provider = lambda: self.composer.effort_name
         self.composer.attach_requested.connect(self.attacher.attach)
-        c.attachments_for_send = self.attacher.take
+        c.attachments_provider = self.attacher.take
         self.preset_bar.preset_chosen.connect(self.prompts.choose_preset)
         self.palette.chosen.connect(self.prompts.use_prompt)
         self.prompts.show_preset(None)
-        self.composer.edit_last_requested.connect(c.edit_last)
+        self.composer.edit_last_requested.connect(c.actions.edit_last)
         self.composer.edit_cancel_requested.connect(c.cancel_edit)
 
     # -- reactions -----------------------------------------------------------------------------
@@ -190,11 +195,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start(self) -> None:
         """At launch: load the default model, or greet a first-time user."""
-        if not self.controller.restore_default_model():
-            missing = model_library.default_model(self.store)
-            self.show_welcome()
-            if missing is not None:
-                self.statusBar().showMessage(f"The default model is gone: {missing}", 15000)
+        default = model_library.default_model(self.store)
+        if default is not None and default.is_file():
+            self.session.load(str(default))
+            return
+        self.show_welcome()
+        if default is not None:
+            self.statusBar().showMessage(f"The default model is gone: {default}", 15000)
 
     def show_welcome(self) -> None:
         self.welcome.refresh()
@@ -207,19 +214,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def use_model(self, path: str) -> None:
         """The user picked a model to chat with: it becomes the default and loads."""
         model_library.set_default(self.store, path)
-        self.controller.open_model(path)
+        self.session.load(path)
         self.show_chat()
 
     def _on_download_finished(self, path: str) -> None:
         """A download finished in the background: use it now only if that interrupts nothing."""
-        if self.controller.model is None and self.controller.loading_path is None:
+        if self.session.model is None and self.session.loading_path is None:
             self.use_model(path)
         else:
             self.show_banner(f"{Path(path).name} is downloaded and verified.", "info",
                               "Switch to it", lambda: self.use_model(path))
 
     def choose_model(self) -> None:
-        start = str(Path(self.controller.model.path).parent) if self.controller.model else str(Path.home())
+        start = str(Path(self.session.model.path).parent) if self.session.model else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
             self, OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
         if path:
@@ -334,32 +341,62 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_model_manager(self) -> None:
         if self._manager is None:
-            self._manager = ModelManager(self.store, self.controller, self.downloads, self)
+            self._manager = ModelManager(self.store, self.session, self.downloads, self)
             self._manager.add_folder_requested.connect(self.add_model_folder)
         self._manager.show()
         self._manager.raise_()
         self._manager.activateWindow()
+
+    def _on_model_loaded(self, info) -> None:
+        if model_library.default_model(self.store) is None:  # the first model becomes the default
+            model_library.set_default(self.store, info.path)
+
+    def _on_defaults(self, defaults) -> None:
+        """The open chat's defaults (its preset over the model's settings): the preset bar, and
+        the composer's effort when the model takes one."""
+        self.composer.set_effort(defaults.effort)
+        self.prompts.show_preset(defaults.preset)
+        if defaults.preset_error:
+            self.show_banner(f"The chat's preset is left out: {defaults.preset_error}", "error")
+
+    # -- trouble: a person's, or a bug (app/gui/errors.py) ----------------------------------------
+
+    def show_error(self, message: str) -> None:
+        self.show_banner(message, "error")
+
+    def show_bug(self, exc: BaseException) -> None:
+        from app.gui.errors import BugDialog
+
+        dialog = BugDialog(exc, self)
+        self.show_banner("Something went wrong inside Hearth. Your chats are safe.", "error",
+                         "Details…", dialog.open)
+        self._bug_dialog = dialog  # kept for tests, alive while the banner offers it
+
+    def recover(self) -> None:
+        """After an error escaped a slot: controls match what is really running."""
+        self.controller.recover()
+        self.composer.set_generating(self.controller.busy)
 
     def show_banner(self, text: str, kind: str, action: str | None = None, then=None) -> None:
         self._banner_action = then
         self.banner.show_message(text, kind, action)
 
     def _show_no_model(self) -> None:
-        if self.controller.model is None and self.controller.loading_path is None:
+        if self.session.model is None and self.session.loading_path is None:
             self.show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
                               "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
 
     def _on_model_loading(self, path: str) -> None:
         self.model_label.setText(f"Loading {Path(path).name}…")
-        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.controller.cancel_load)
+        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.session.cancel_load)
 
     def _on_model_progress(self, path: str, fraction: float) -> None:
-        if self.controller.loading_path == path:
+        if self.session.loading_path == path:
             self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
 
     def _on_model_refused(self, path: str, why: str) -> None:
         self.show_banner(why, "error", "Load anyway",
-                          lambda: self.controller.open_model(path, allow_swap=True))
+                          lambda: self.session.load(path, allow_swap=True))
 
     def _on_model_changed(self, info) -> None:
         if info is None:
@@ -377,12 +414,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_send_refused(self, text: str, why: str) -> None:
         self.composer.restore(text)
         self.statusBar().showMessage(why, 6000)
-        if self.controller.model is None and self.controller.loading_path is None:
+        if self.session.model is None and self.session.loading_path is None:
             self.show_banner(why, "info", CHOOSE_MODEL, self.show_welcome)
 
-    def _on_stats(self, stats: dict) -> None:
-        tps = stats.get("decode_tps") or 0
-        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+    def _on_stats(self, made) -> None:
+        self.speed_label.setText(f"{made.decode_tps:.1f} tokens/s" if made.decode_tps else "")
 
     def _on_context(self, used: int, size: int) -> None:
         from inference.context import output_reserve
@@ -390,7 +426,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        found = self.controller.passage(answer_id, key)
+        from app.core import documents
+
+        found = documents.passage(self.store, answer_id, key)
         if found is None:
             return
         label, text = found
@@ -407,10 +445,10 @@ class MainWindow(QtWidgets.QMainWindow):
         widget = self.controller.message_widget(message_id)
         if message is None:
             return
-        loaded = self.controller.model
+        loaded = self.session.model
         sha = self.store.model_files.cached_sha256(loaded.path) if loaded else None
         popover = InfoPopover(message, sha, self)
-        popover.rerun_requested.connect(self.controller.rerun_exactly)
+        popover.rerun_requested.connect(self.controller.actions.rerun_exactly)
         anchor = widget.actions if widget is not None else self
         popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
         popover.show()
@@ -423,4 +461,5 @@ class MainWindow(QtWidgets.QMainWindow):
             self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
+        self.session.shutdown()
         super().closeEvent(event)

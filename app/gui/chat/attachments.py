@@ -3,13 +3,17 @@ could not be read; removable. The reading happens on the pool (app.documents.ing
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from app.core import documents
+from app.gui.background import BackgroundOp
 from app.gui.qt import QObject, Qt, QtCore, QtWidgets, Signal, isValid
-from app.gui.workers import Job
+from common.errors import UserError
 from common.units import format_bytes
 from storage import Store
+
+log = logging.getLogger(__name__)
 
 
 class AttachmentChip(QtWidgets.QFrame):
@@ -116,7 +120,6 @@ class Attacher(QObject):
         super().__init__(parent)
         self.store, self.tray = store, tray
         self.closed = False  # the window closed: results of reads still running are dropped
-        self._jobs: set[Job] = set()
 
     def attach(self, paths: list) -> None:
         for path in paths:
@@ -133,15 +136,21 @@ class Attacher(QObject):
                         store, path, progress=lambda done, total, r=relay:
                         total and r.progress.emit(done / total))
 
-            job = Job(work, expected=(documents.DocumentError,))
-            job.setAutoDelete(False)
-            self._jobs.add(job)
-            job.start(lambda doc, chip=chip, job=job, relay=relay: (
-                          self._jobs.discard(job), relay.deleteLater(),
-                          not self.closed and isValid(chip) and chip.set_document(doc)),
-                      lambda message, chip=chip, job=job, relay=relay: (
-                          self._jobs.discard(job), relay.deleteLater(),
-                          isValid(chip) and chip.set_error(message)))
+            def failed(exc, chip=chip, relay=relay):
+                relay.deleteLater()
+                if not isinstance(exc, UserError):
+                    log.error("reading %s failed", path, exc_info=exc)
+                if isValid(chip):
+                    chip.set_error(str(exc) if isinstance(exc, UserError)
+                                   else "Hearth could not read this file (a bug; see the log).")
+
+            def done(doc, chip=chip, relay=relay):
+                relay.deleteLater()
+                if isValid(chip):
+                    chip.set_document(doc)
+
+            BackgroundOp(self, work, alive=lambda: not self.closed).success(done) \
+                .failure(failed).run_in_background()
 
     def take(self) -> tuple[int, ...] | None:
         """The document ids going with the message being sent; None while a file is still

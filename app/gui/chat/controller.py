@@ -1,43 +1,39 @@
-"""The window's conductor: sends turns to the inference thread and paints what comes back.
+"""The window's conductor: starts turns on the engine's thread and paints what comes back.
 
-Behaviour the command line also needs lives in app.turns, not here; this class only moves
-data between widgets, the GUI thread's Store and the inference thread.
+What a turn is made of is decided by the core (app/core/requests.py) from the store, every
+time; this class only moves data between widgets, the GUI thread's Store and the model
+session (app/gui/session.py). What a person does to one message lives in
+app/gui/chat/actions.py.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import replace
 
-from app.core import model_library, preferences, prompt_library
-from app.core.turns import TurnRequest, TurnResult
+from app.core import requests
+from app.core.event_buffer import EventBuffer
+from app.core.provenance import Provenance
+from app.core.turns import TurnRequest, TurnResult, history_for, run_turn
+from app.gui.background import GuiCall
 from app.gui.chat.actions import MessageActions
 from app.gui.chat.messages import AssistantMessage, UserMessage
 from app.gui.chat.view import ChatView
 from app.gui.qt import QObject, QTimer, QtWidgets, Signal
-from app.gui.workers import EventBuffer, InferenceThread, Job, ModelInfo
+from app.gui.session import ModelSession
+from common.errors import UserError
 from inference.events import AnswerDelta, ReasoningDelta
-from inference.runtime import LoadOptions
-from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import Message, Store
-from storage.model_files import sha256_file
 
 REPAINT_MS = 16  # ≤ 60 repaints a second while tokens stream
 PAGE = 30  # messages shown when a conversation opens; earlier ones on request
 
 
-class ChatController(MessageActions, QObject):
+class ChatController(QObject):
     conversations_changed = Signal()
     conversation_opened = Signal(int)  # id, or 0 for none
-    model_changed = Signal(object)  # ModelInfo, or None while loading / after a failure
-    model_loading = Signal(str)  # path
-    model_failed = Signal(str)  # message for the user
-    model_refused = Signal(str, str)  # path, why it would not fit in memory ("Load anyway" overrides)
-    model_progress = Signal(str, float)  # path, 0..1 while weights load
-    prefs_applied = Signal(object)  # ModelPrefs of the model being loaded (effort for the composer)
+    defaults_changed = Signal(object)  # requests.TurnDefaults of the open chat and model
     busy_changed = Signal(bool)  # an answer is streaming
-    stats_changed = Signal(dict)  # stats of the last answer
+    stats_changed = Signal(object)  # Provenance of the last answer
     context_changed = Signal(int, int)  # tokens used, context size
     send_refused = Signal(str, str)  # text to give back to the composer, why
     messages_deleted = Signal(list)  # ids, for the Undo offer
@@ -45,124 +41,56 @@ class ChatController(MessageActions, QObject):
     edit_started = Signal(str)  # the text to edit, for the composer
     edit_cancelled = Signal()
     info_requested = Signal(int)  # answer id
-    preset_changed = Signal(object)  # the conversation's preset (storage Prompt) or None
     citation_requested = Signal(int, int)  # answer id, citation key
+    turn_failed = Signal(object)  # an exception that stopped a turn before it began
 
-    def __init__(self, store: Store, view: ChatView, parent: QObject | None = None) -> None:
+    def __init__(self, store: Store, view: ChatView, session: ModelSession,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.store = store
-        self.view = view
-        self.model: ModelInfo | None = None
+        self.store, self.view, self.session = store, view, session
         self.conversation_id: int | None = None
+        self.hide_reasoning = False
+        self.effort_provider = lambda: None  # the composer's effort for the next turn
+        self.attachments_provider = lambda: ()  # the composer's ready documents, None if busy
+        self.thread: list[Message] = []  # the shown branch
+        self.actions = MessageActions(self)
         self._buffer = EventBuffer()
-        self._inference = InferenceThread(self._buffer, self)
-        worker = self._inference.worker
-        worker.model_loaded.connect(self._on_model_loaded)
-        worker.model_failed.connect(self._on_model_failed)
-        worker.model_refused.connect(self._on_model_refused)
-        worker.model_unloaded.connect(self._on_model_unloaded)
-        worker.load_progress.connect(self.model_progress)
-        worker.turn_finished.connect(self._on_turn_finished)
-        worker.context_used.connect(self._on_context_used)
+        self._on_gui = GuiCall(self)
         self._timer = QTimer(self)
         self._timer.setInterval(REPAINT_MS)
         self._timer.timeout.connect(self._drain)
         self._cancel: threading.Event | None = None
-        self._streaming_in: int | None = None  # conversation the answer streams into
+        self._streaming_in: int | None = None  # the conversation the answer streams into
         self._stream_widget: AssistantMessage | None = None
         self._stream_text = {"reasoning": "", "answer": ""}
-        self._jobs: set[Job] = set()
-        self.loading_path: str | None = None
-        self.sampling: Sampling = GPT_OSS_DEFAULT  # the settings dialog (a later issue) sets it
-        self.instructions: str | None = None
-        self.hide_reasoning = preferences.load(store).hide_reasoning
-        self._delete_after_turn: int | None = None
-        self._thread: list[Message] = []  # the shown branch
-        self._shown_from = 0  # index in _thread of the first message with a widget
-        self._editing: Message | None = None
-        self._rerun_of: Message | None = None
         self._branching = False
+        self._turn = None  # the running turn's Future
+        self._delete_after_turn: int | None = None
+        self._shown_from = 0  # index in `thread` of the first message with a widget
         self._shut = False
-        self.current_effort = None  # set by the window: the composer's effort, for regenerate
-        self.attachments_for_send = None  # set by the window: the composer's ready documents
-        self.base_sampling: Sampling | None = None  # the model's; a preset may change temperature
-        worker.plan_ready.connect(self._on_plan)
-        worker.turn_saved.connect(self._on_turn_saved)
+        session.changed.connect(self._on_model_changed)
 
     # -- models --------------------------------------------------------------------------------
 
-    def open_model(self, path: str, options: LoadOptions | None = None, *,
-                   allow_swap: bool = False) -> None:
-        """Load on the inference thread, with the model's own saved settings unless `options`."""
-        if self.busy:
-            self.stop()
-        prefs = model_library.prefs(self.store, path)
-        self.sampling = self.base_sampling = prefs.sampling()
-        self.prefs_applied.emit(prefs)
-        self.model = None
-        self.loading_path = path
-        self.model_loading.emit(path)
-        if options is None:
-            options = model_library.load_options(self.store, path, allow_swap=allow_swap)
-        self._inference.load_model(path, options)
+    @property
+    def model(self):
+        return self.session.model
 
-    def unload_model(self) -> None:
-        if self.busy:
-            self.stop()
-        self.model = None  # at once: a send now must not reach a worker without an engine
-        self._inference.unload_model()
+    def defaults(self) -> requests.TurnDefaults:
+        model = self.session.model or self.session.loading_path
+        return requests.defaults_for(self.store, self.conversation_id,
+                                     getattr(model, "path", model))
 
-    def cancel_load(self) -> None:
-        self._inference.cancel_load()
+    def refresh_defaults(self) -> None:
+        """The chat's preset changed: the bar, the composer's effort and the meter follow."""
+        self.defaults_changed.emit(self.defaults())
+        self._measure_context()
 
-    def restore_default_model(self) -> bool:
-        """Load the default model at start-up; False when there is none to load."""
-        path = model_library.default_model(self.store)
-        if path is not None and path.is_file():
-            self.open_model(str(path))
-            return True
-        return False
-
-    def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.model, self.loading_path = info, None
-        if model_library.default_model(self.store) is None:  # the first model becomes the default
-            model_library.set_default(self.store, info.path)
-        self.model_changed.emit(info)
-        self.context_changed.emit(0, info.n_ctx)
-        if self.store.model_files.cached_sha256(info.path) is None:
-            self._hash_in_background(info.path)
-
-    def _on_model_failed(self, path: str, message: str) -> None:
-        self.model, self.loading_path = None, None
-        self.model_changed.emit(None)
-        self.model_failed.emit(message)
-
-    def _on_model_refused(self, path: str, message: str) -> None:
-        self.model, self.loading_path = None, None
-        self.model_changed.emit(None)
-        self.model_refused.emit(path, message)
-
-    def _on_model_unloaded(self) -> None:
-        self.model, self.loading_path = None, None
-        self.model_changed.emit(None)
-
-    def _hash_in_background(self, path: str) -> None:
-        """Answers record the model file's sha256; 12 GB takes a while, so off the GUI thread."""
-        before = os.stat(path)  # the hash belongs to the file as it was when hashing began
-
-        def done(sha: object) -> None:
-            self.store.model_files.remember_sha256(path, str(sha), stat_result=before)
-            self._inference.set_model_sha256(path, str(sha))
-        self._start_job(lambda: sha256_file(path), done)
-
-    def _start_job(self, fn, on_done) -> None:
-        job = Job(fn)
-        job.setAutoDelete(False)
-        self._jobs.add(job)
-        # A job may end after the window closed (a 12 GB hash): then its result is dropped,
-        # since the database it would write to is closed.
-        job.start(lambda result: (self._jobs.discard(job), self._shut or on_done(result)),
-                  lambda _msg: self._jobs.discard(job))
+    def _on_model_changed(self, info) -> None:
+        self.defaults_changed.emit(self.defaults())
+        if info is not None:
+            self.context_changed.emit(0, info.n_ctx)
+            self._measure_context()
 
     # -- conversations -------------------------------------------------------------------------
 
@@ -179,37 +107,20 @@ class ChatController(MessageActions, QObject):
         self.cancel_edit()
         self.view.clear()
         self._stream_widget = None
-        self._thread = self.store.messages.thread(conversation_id) if conversation_id else []
-        self._shown_from = max(0, len(self._thread) - PAGE)
-        for m in self._thread[self._shown_from:]:
+        self.thread = self.store.messages.thread(conversation_id) if conversation_id else []
+        self._shown_from = max(0, len(self.thread) - PAGE)
+        for m in self.thread[self._shown_from:]:
             widget = self._widget_for(m)
             if widget is not None:
                 self.view.add(widget)
         self.view.set_earlier(self._shown_from, self.show_earlier)
-        self.apply_preset()
+        self.defaults_changed.emit(self.defaults())
         self.conversation_opened.emit(conversation_id or 0)
         self._measure_context()
 
-    def apply_preset(self) -> None:
-        """Take the open conversation's preset: its instructions for every turn, its effort
-        and temperature as the defaults."""
-        preset = None
-        self.instructions = None
-        if self.conversation_id:
-            try:
-                self.instructions, preset = prompt_library.instructions_for(
-                    self.store, self.conversation_id)
-            except prompt_library.PromptVariableError:
-                preset = None
-        # From the model's own settings each time: a preset's temperature stays in its chat.
-        base = self.base_sampling or self.sampling
-        self.sampling = (replace(base, temperature=preset.temperature)
-                         if preset is not None and preset.temperature is not None else base)
-        self.preset_changed.emit(preset)
-
     def show_earlier(self) -> None:
         start = max(0, self._shown_from - PAGE)
-        widgets = [w for m in self._thread[start:self._shown_from] if (w := self._widget_for(m))]
+        widgets = [w for m in self.thread[start:self._shown_from] if (w := self._widget_for(m))]
         self.view.prepend(widgets)
         self._shown_from = start
         self.view.set_earlier(start, self.show_earlier)
@@ -223,15 +134,15 @@ class ChatController(MessageActions, QObject):
                 self._stream_widget = self._new_stream_widget(add=False)
                 self._stream_widget.set_message_id(m.id)
                 return self._stream_widget
-            widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status, m.stats,
-                                                 m.error, m.effort, message_id=m.id,
-                                                 hide_reasoning=self.hide_reasoning)
+            widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status,
+                                                 Provenance.from_json(m.stats), m.error, m.effort,
+                                                 message_id=m.id, hide_reasoning=self.hide_reasoning)
         else:
             return None
         siblings = self.store.messages.siblings(m.id)
         if len(siblings) > 1:
             widget.actions.set_branch([s.id for s in siblings].index(m.id) + 1, len(siblings))
-        widget.action_requested.connect(self._on_action)
+        widget.action_requested.connect(self.actions.perform)
         return widget
 
     def message_widget(self, message_id: int) -> QtWidgets.QWidget | None:
@@ -246,7 +157,7 @@ class ChatController(MessageActions, QObject):
     def delete_conversation(self, conversation_id: int) -> None:
         """To the trash (undo is offered); purged after TRASH_DAYS."""
         if conversation_id == self._streaming_in:
-            # The worker's last save must land first: stop, and trash it when the turn ends.
+            # The engine's last save must land first: stop, and trash it when the turn ends.
             self._delete_after_turn = conversation_id
             self.stop()
             return
@@ -267,11 +178,10 @@ class ChatController(MessageActions, QObject):
 
     def show_message(self, conversation_id: int, message_id: int) -> None:
         """Open a conversation at a message (a search hit), switching to its branch if needed."""
-        thread_ids = {m.id for m in self.store.messages.thread(conversation_id)}
-        if message_id not in thread_ids:
+        if message_id not in {m.id for m in self.store.messages.thread(conversation_id)}:
             self.store.conversations.switch_branch(conversation_id, message_id)
         self.open_conversation(conversation_id)
-        index = next((i for i, m in enumerate(self._thread) if m.id == message_id), None)
+        index = next((i for i, m in enumerate(self.thread) if m.id == message_id), None)
         while index is not None and index < self._shown_from:
             self.show_earlier()
         widget = self.message_widget(message_id)
@@ -284,48 +194,61 @@ class ChatController(MessageActions, QObject):
     def busy(self) -> bool:
         return self._cancel is not None
 
-    def send(self, text: str, effort: str) -> bool:
-        if not self._can_start(text):  # before the attachments leave the tray
+    @property
+    def model_path(self) -> str | None:
+        return self.session.model.path if self.session.model else None
+
+    def send(self, text: str, effort: str | None = None) -> bool:
+        if not self.can_start(text):  # before the attachments leave the tray
             return False
-        editing = self._editing
-        attachments = self.attachments_for_send() if callable(self.attachments_for_send) else ()
+        attachments = self.attachments_provider()
         if attachments is None:
             self.send_refused.emit(text, "An attachment is still being read; send again in a moment.")
             return False
-        if editing is not None:  # the edited question keeps the documents it had
-            kept = tuple(d.id for d in self.store.documents.for_message(editing.id))
-            attachments = kept + tuple(a for a in attachments if a not in kept)
-        request = TurnRequest(self.conversation_id or 0, text, effort, self.instructions,
-                              self.sampling, attachments=attachments)
+        editing = self.actions.editing
+        try:
+            if editing is None:
+                request = requests.request_for(
+                    self.store, self.conversation_id or self._create_conversation(), text,
+                    model_path=self.model_path, effort=effort, attachments=attachments)
+            else:
+                request = requests.edit_request(self.store, editing.id, text,
+                                                model_path=self.model_path, effort=effort,
+                                                attachments=attachments)
+        except UserError as exc:
+            self.send_refused.emit(text, str(exc))
+            return False
         if editing is None:
-            return self._start_turn(request, new_text=text, give_back=text)
-        request.parent_id = editing.parent_id
-        started = self._start_turn(request, replace_after=editing.parent_id, branching=True,
-                                   new_text=text, give_back=text)
+            return self.start_turn(request, new_text=text, give_back=text)
+        started = self.start_turn(request, replace_after=editing.parent_id, branching=True,
+                                  new_text=text, give_back=text)
         if started:
-            self._editing = None
-            self.edit_cancelled.emit()
+            self.actions.end_edit()
         return started
 
-    def _can_start(self, give_back: str = "") -> bool:
+    def _create_conversation(self) -> int:
+        self.new_conversation()
+        return self.conversation_id
+
+    def can_start(self, give_back: str = "") -> bool:
         if self.busy:
             self.send_refused.emit(give_back, "An answer is still being written. Stop it first.")
             return False
-        if self.model is None:
-            why = ("The model is still loading." if self.loading_path
+        if self.session.model is None:
+            why = ("The model is still loading." if self.session.loading_path
                    else "Choose a model first: gpt-oss-20b, the starter, or one already on disk.")
             self.send_refused.emit(give_back, why)
             return False
         return True
 
-    def _start_turn(self, request: TurnRequest, *, replace_after: int | None = None,
-                    branching: bool = False, continue_widget: AssistantMessage | None = None,
-                    new_text: str | None = None, give_back: str = "") -> bool:
-        if not self._can_start(give_back):
+    def start_turn(self, request: TurnRequest, *, replace_after: int | None = None,
+                   branching: bool = False, continue_widget: AssistantMessage | None = None,
+                   new_text: str | None = None, give_back: str = "") -> bool:
+        """Show the turn starting and run it on the engine's thread."""
+        if not self.can_start(give_back):
             return False
-        if self.conversation_id is None:
-            self.new_conversation()
-            request.conversation_id = self.conversation_id
+        if self.conversation_id != request.conversation_id:
+            self.open_conversation(request.conversation_id)
         branching = branching or replace_after is not None
         if branching:
             self._truncate_view_after(replace_after)
@@ -341,12 +264,21 @@ class ChatController(MessageActions, QObject):
             if new_text is not None:
                 user = UserMessage(new_text, documents=[self.store.documents.get(d).name
                                                         for d in request.attachments])
-                user.action_requested.connect(self._on_action)
+                user.action_requested.connect(self.actions.perform)
                 self.view.add(user)
             self._stream_text = {"reasoning": "", "answer": ""}
             self._stream_widget = self._new_stream_widget()
-        self._cancel = threading.Event()
-        self._inference.run_turn(request, self._cancel)
+        self._cancel = cancel = threading.Event()
+        on_gui, buffer = self._on_gui, self._buffer
+
+        def turn(state) -> TurnResult:  # on the engine's thread
+            return run_turn(state.store, state.require_engine(), request, cancel=cancel,
+                            on_event=buffer.push,
+                            on_saved=lambda u, a: on_gui(lambda: self._on_turn_saved(u, a)),
+                            on_plan=lambda plan: on_gui(lambda: self._on_plan(plan)),
+                            model_sha256=state.model_sha256)
+        self._turn = self.session.run(turn, self._on_turn_finished,
+                                      lambda exc: self._on_turn_refused(exc, give_back))
         self._timer.start()
         self.busy_changed.emit(True)
         return True
@@ -354,14 +286,8 @@ class ChatController(MessageActions, QObject):
     def _truncate_view_after(self, message_id: int | None) -> None:
         """Drop the widgets after `message_id` (all of them for None): a new branch starts there."""
         widgets = self.view.messages()
-        keep = 0
-        if message_id is not None:
-            for i, widget in enumerate(widgets):
-                if getattr(widget, "message_id", None) == message_id:
-                    keep = i + 1
-                    break
-            else:  # above the shown page: show the branch point's page afresh
-                keep = 0
+        keep = next((i + 1 for i, w in enumerate(widgets)
+                     if message_id is not None and getattr(w, "message_id", None) == message_id), 0)
         self.view.remove_from(keep)
 
     def stop(self) -> None:
@@ -371,7 +297,7 @@ class ChatController(MessageActions, QObject):
 
     def _new_stream_widget(self, add: bool = True) -> AssistantMessage:
         widget = AssistantMessage(hide_reasoning=self.hide_reasoning)
-        widget.action_requested.connect(self._on_action)
+        widget.action_requested.connect(self.actions.perform)
         if self._stream_text["reasoning"]:
             widget.append_reasoning(self._stream_text["reasoning"])
         if self._stream_text["answer"]:
@@ -404,48 +330,85 @@ class ChatController(MessageActions, QObject):
                 if self._stream_widget is not None:
                     self._stream_widget.append_answer(event.text)
 
-    def _on_turn_finished(self, result: TurnResult) -> None:
+    def _end_turn_state(self) -> tuple[bool, bool]:
+        """Back to idle before anything that could fail: Send is never left disabled."""
         self._timer.stop()
-        self._drain()
-        rerun_of, self._rerun_of = getattr(self, "_rerun_of", None), None
-        stats = result.stats
-        if rerun_of is not None:
-            same = (result.answer, result.reasoning) == (rerun_of.content, rerun_of.reasoning)
-            stats = {**stats, "rerun_of": rerun_of.id, "rerun_identical": same}
-            self.store.messages.update(result.message_id, stats=stats)
         shown_here = self.conversation_id == self._streaming_in
-        if self._stream_widget is not None and shown_here:
-            self._stream_widget.set_message_id(result.message_id)
-            if stats.get("documents"):
-                self._stream_widget.set_documents(stats["documents"])
-            self._stream_widget.finish(result.status, stats, result.error, stats.get("effort"))
         branching = self._branching
-        self._cancel = None
-        self._streaming_in = None
-        self._stream_widget = None
+        self._cancel, self._streaming_in, self._branching, self._turn = None, None, False, None
         self.busy_changed.emit(False)
-        self.stats_changed.emit(stats)
+        return shown_here, branching
+
+    def _on_turn_refused(self, exc: BaseException, give_back: str) -> None:
+        """The turn could not start (its chat was deleted meanwhile, the model was unloaded,
+        a bug): no rows were written, so the view shows the chat as stored, and the text
+        goes back to the composer."""
+        self._buffer.drain()
+        shown_here, _ = self._end_turn_state()
+        self._stream_widget = None
+        if shown_here:
+            self.open_conversation(self.conversation_id)
+        if isinstance(exc, UserError):
+            self.send_refused.emit(give_back, str(exc))
+        else:
+            self.send_refused.emit(give_back, "Something went wrong before the answer began.")
+            self.turn_failed.emit(exc)
+
+    def _on_turn_finished(self, result: TurnResult) -> None:
+        self._drain()
+        widget = self._stream_widget
+        shown_here, branching = self._end_turn_state()
+        self._stream_widget = None
+        if widget is not None and shown_here:
+            widget.set_message_id(result.message_id)
+            if result.provenance.documents:
+                widget.set_documents(result.provenance.documents)
+            widget.finish(result.status, result.provenance, result.error, result.provenance.effort)
+        self.stats_changed.emit(result.provenance)
         if self._delete_after_turn is not None:
             doomed, self._delete_after_turn = self._delete_after_turn, None
             self.delete_conversation(doomed)
         elif shown_here:
-            self._thread = self.store.messages.thread(self.conversation_id)
+            self.thread = self.store.messages.thread(self.conversation_id)
             if branching:  # the "2/3" switchers changed
                 self.open_conversation(self.conversation_id)
             else:
                 self._measure_context()
         self.conversations_changed.emit()  # the title and the order may have changed
 
+    def recover(self) -> None:
+        """After an error escaped a slot: if no turn is really running, be idle again."""
+        if self.busy and (self._turn is None or self._turn.done()):
+            self._end_turn_state()
+
     def _measure_context(self) -> None:
-        if self.model is not None and self.conversation_id:
-            self._inference.measure_context(self.conversation_id, self._effort(), self.instructions)
+        if self.session.model is None or not self.conversation_id:
+            return
+        conversation_id = self.conversation_id
+        defaults = self.defaults()
+        effort = self.effort_provider() or defaults.effort
+
+        def measure(state) -> int:  # on the engine's thread: tokenizing can take a while
+            from inference.context import build_messages
+
+            history = history_for(state.store, conversation_id, before_id=-1)
+            if not history:
+                return 0
+            engine = state.require_engine()
+            return len(engine.tokenize(engine.render(
+                build_messages(defaults.instructions, history), effort)))
+
+        self.session.run(measure, lambda used: self._on_context_used(conversation_id, used),
+                         lambda _exc: None)  # a template that cannot render this: no meter
 
     def _on_context_used(self, conversation_id: int, used: int) -> None:
-        if self.model is not None and conversation_id == self.conversation_id:
-            self.context_changed.emit(used, self.model.n_ctx)
+        if self.session.model is not None and conversation_id == self.conversation_id:
+            self.context_changed.emit(used, self.session.model.n_ctx)
+
+    def cancel_edit(self) -> None:
+        self.actions.end_edit()
 
     def shutdown(self) -> None:
         self._shut = True
         self.stop()
         self._timer.stop()
-        self._inference.stop()

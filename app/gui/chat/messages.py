@@ -6,6 +6,7 @@ import re
 import time
 
 from app.core.markdown import code_blocks, to_html_blocks
+from app.core.provenance import Provenance
 from app.gui import theme
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
@@ -17,6 +18,11 @@ _PROTECTED = re.compile(r"(<pre[\s\S]*?</pre>|<code[\s\S]*?</code>|<a\b[\s\S]*?<
 STATUS_NOTES = {
     "cancelled": "Stopped",
     "failed": "Failed",
+}
+RERUN_NOTES = {
+    "identical": "re-run: identical to the original",
+    "differs": "re-run: differs from the original",
+    "stopped": "re-run: stopped before the end",
 }
 
 
@@ -266,7 +272,7 @@ class AssistantMessage(QtWidgets.QFrame):
                  message_id: int | None = None) -> None:
         super().__init__(parent)
         self.message_id = message_id
-        self.stats: dict = {}
+        self.provenance = Provenance()  # how it was made, once finished
         self._hide_reasoning = hide_reasoning  # the setting: the text is kept, never shown
         self.setObjectName("assistantMessage")
         layout = QtWidgets.QVBoxLayout(self)
@@ -362,34 +368,35 @@ class AssistantMessage(QtWidgets.QFrame):
         self._answer += text
         self.answer.set_blocks(self._render(self._answer))  # only its last block changes
 
-    def finish(self, status: str, stats: dict | None = None, error: str | None = None,
+    def finish(self, status: str, made: Provenance | None = None, error: str | None = None,
                effort: str | None = None) -> None:
         self.status = status
-        stats = self.stats = stats or {}
+        made = self.provenance = made or Provenance()
         if self.reasoning.text:
-            seconds = self.reasoning.seconds if self.reasoning.seconds is not None \
-                else stats.get("reasoning_s")
-            self.reasoning.fold(stats.get("reasoning_s") or seconds, stats.get("reasoning_tokens"))
+            seconds = self.reasoning.seconds if self.reasoning.seconds is not None else made.reasoning_s
+            self.reasoning.fold(made.reasoning_s or seconds, made.reasoning_tokens)
         parts = []
         if status in STATUS_NOTES:
             parts.append(STATUS_NOTES[status] + (f": {error}" if error else ""))
-        if stats.get("finish_reason") == "length":
+        if made.finish_reason == "length":
             parts.append("Cut off at the length limit")
-        if stats.get("ttft_s"):
-            parts.append(f"{stats['ttft_s']:.2f} s to first token")
-        if stats.get("decode_tps"):
-            parts.append(f"{stats['decode_tps']:.1f} tokens/s")
-        if stats.get("generated_tokens"):
-            parts.append(f"{stats['generated_tokens']:,} tokens")
+        if made.ttft_s:
+            parts.append(f"{made.ttft_s:.2f} s to first token")
+        if made.decode_tps:
+            parts.append(f"{made.decode_tps:.1f} tokens/s")
+        if made.generated_tokens:
+            parts.append(f"{made.generated_tokens:,} tokens")
         if effort:
             parts.append(f"{effort} effort")
-        if "rerun_identical" in stats:
-            parts.append("re-run: identical to the original" if stats["rerun_identical"]
-                         else "re-run: differs from the original")
+        if made.dropped_messages:
+            parts.append(f"the {made.dropped_messages} oldest messages did not fit the context "
+                         "and were left out")
+        if made.rerun_outcome:
+            parts.append(RERUN_NOTES[made.rerun_outcome])
         self.footer.setText(" · ".join(parts))
         self.footer.setVisible(bool(parts))
         self.setProperty("status", status)
-        cut_off = status in ("cancelled", "failed") or stats.get("finish_reason") == "length"
+        cut_off = status in ("cancelled", "failed") or made.finish_reason == "length"
         self.actions.buttons["continue"].setVisible(cut_off and bool(self._answer or self.reasoning.text))
         self.actions.setVisible(self.message_id is not None)
 
@@ -397,16 +404,17 @@ class AssistantMessage(QtWidgets.QFrame):
         self.message_id = message_id
 
     @classmethod
-    def from_saved(cls, answer: str, reasoning: str, status: str, stats: dict | None,
+    def from_saved(cls, answer: str, reasoning: str, status: str, made: Provenance | None,
                    error: str | None, effort: str | None, *,
                    hide_reasoning: bool = False, message_id: int | None = None) -> "AssistantMessage":
         widget = cls(hide_reasoning=hide_reasoning, message_id=message_id)
-        if (stats or {}).get("documents"):
-            widget.set_documents(stats["documents"])
+        made = made or Provenance()
+        if made.documents:
+            widget.set_documents(made.documents)
         if reasoning:
             widget.append_reasoning(reasoning)
-            widget.reasoning.fold((stats or {}).get("reasoning_s"))
+            widget.reasoning.fold(made.reasoning_s)
         widget._answer = answer
         widget.answer.set_blocks(widget._render(answer))
-        widget.finish(status, stats, error, effort)
+        widget.finish(status, made, error, effort)
         return widget

@@ -3,16 +3,17 @@ default, reveal, delete (only what Hearth downloaded), and the recommended downl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from app.core import model_library
 from app.gui import theme
-from app.gui.chat.controller import ChatController
+from app.gui.background import BackgroundOp
 from app.gui.models.download_panel import DownloadPanel
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.welcome import VERDICT_TEXT
-from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal, isValid
-from app.gui.workers import Job
+from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from app.gui.session import ModelSession
 from common.units import format_bytes
 from common.values import EFFORTS
 from inference.models.catalog import RECOMMENDED
@@ -24,16 +25,15 @@ COLUMNS = ("Model", "Source", "Quantization", "Size", "Context", "Fit")
 class ModelManager(QtWidgets.QDialog):
     add_folder_requested = Signal()
 
-    def __init__(self, store: Store, controller: ChatController, downloads: DownloadManager,
+    def __init__(self, store: Store, session: ModelSession, downloads: DownloadManager,
                  parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(980, 560)
-        self.store, self.controller, self.downloads = store, controller, downloads
+        self.store, self.session, self.downloads = store, session, downloads
         self.entries: list[model_library.ModelEntry] = []
         self.machine = None  # probed with each scan, off the GUI thread (NVML can be slow)
         self._scan = 0  # only the latest scan's result is shown
-        self._jobs: set[Job] = set()
 
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setObjectName("modelTable")
@@ -94,7 +94,7 @@ class ModelManager(QtWidgets.QDialog):
         self.reveal_button = QtWidgets.QPushButton("Show in folder")
         self.delete_button = QtWidgets.QPushButton("Delete…")
         self.load_button.clicked.connect(self.load_selected)
-        self.unload_button.clicked.connect(controller.unload_model)
+        self.unload_button.clicked.connect(session.unload)
         self.default_button.clicked.connect(self.set_selected_default)
         self.reveal_button.clicked.connect(self.reveal_selected)
         self.delete_button.clicked.connect(self.delete_selected)
@@ -139,11 +139,11 @@ class ModelManager(QtWidgets.QDialog):
         body.addLayout(left, 3)
         body.addWidget(details_widget, 2)
 
-        controller.model_changed.connect(self._on_model_changed)
-        controller.model_loading.connect(self._on_loading)
-        controller.model_progress.connect(self._on_progress)
-        controller.model_failed.connect(self._on_load_failed)
-        controller.model_refused.connect(lambda _p, why: self._on_load_failed(why))
+        session.changed.connect(self._on_model_changed)
+        session.loading.connect(self._on_loading)
+        session.progress.connect(self._on_progress)
+        session.failed.connect(lambda _p, why: self._on_load_failed(why))
+        session.refused.connect(lambda _p, why: self._on_load_failed(why))
         self._show_selected()
 
     # -- data ------------------------------------------------------------------------------------
@@ -157,13 +157,10 @@ class ModelManager(QtWidgets.QDialog):
 
         self._scan += 1
         scan = self._scan
-        job = Job(work)
-        job.setAutoDelete(False)
-        self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), isValid(self)  # not closed meanwhile
-                                  and scan == self._scan and self._fill(*result)),
-                  lambda message: (self._jobs.discard(job),
-                                   self.status.setText(f"Could not look for models: {message}")))
+        (BackgroundOp(self, work)
+         .success(lambda result: scan == self._scan and self._fill(*result))
+         .failure(lambda exc: self.status.setText(f"Could not look for models: {exc}"))
+         .run_in_background())
 
     def _fill(self, entries: list[model_library.ModelEntry], machine=None) -> None:
         selected = self.selected()
@@ -210,7 +207,7 @@ class ModelManager(QtWidgets.QDialog):
         for widget in (self.prefs_box, self.load_button, self.default_button, self.reveal_button,
                        self.delete_button):
             widget.setEnabled(has and (entry.usable or widget in (self.reveal_button, self.delete_button)))
-        loaded = self.controller.model
+        loaded = self.session.model
         self.unload_button.setEnabled(loaded is not None)
         if not has:
             self.title.setText("No model selected")
@@ -253,10 +250,10 @@ class ModelManager(QtWidgets.QDialog):
         entry = self.selected()
         if entry is None:
             return
-        prefs = model_library.ModelPrefs(n_ctx=self.ctx.value(),
-                                         effort=EFFORTS[self.effort.currentIndex()],
-                                         temperature=round(self.temperature.value(), 2),
-                                         top_p=round(self.top_p.value(), 2))
+        prefs = replace(entry.prefs, n_ctx=self.ctx.value(),
+                        effort=EFFORTS[self.effort.currentIndex()],
+                        temperature=round(self.temperature.value(), 2),
+                        top_p=round(self.top_p.value(), 2))
         model_library.set_prefs(self.store, entry.model.path, prefs)
         entry.prefs = prefs
         if entry.model.info is not None and self.machine is not None:
@@ -271,7 +268,7 @@ class ModelManager(QtWidgets.QDialog):
     def load_selected(self, allow_swap: bool = False) -> None:
         entry = self.selected()
         if entry is not None and entry.usable:
-            self.controller.open_model(str(entry.model.path), allow_swap=allow_swap)
+            self.session.load(str(entry.model.path), allow_swap=allow_swap)
 
     def set_selected_default(self) -> None:
         entry = self.selected()
@@ -295,11 +292,11 @@ class ModelManager(QtWidgets.QDialog):
             f"({format_bytes(entry.model.size)}) from this computer?\n\n{entry.model.path}")
         if answer != QtWidgets.QMessageBox.StandardButton.Yes:
             return
-        loaded, loading = self.controller.model, self.controller.loading_path
+        loaded, loading = self.session.model, self.session.loading_path
         if loading is not None and Path(loading) == Path(entry.model.path):
-            self.controller.cancel_load()
+            self.session.cancel_load()
         if loaded is not None and Path(loaded.path) == Path(entry.model.path):
-            self.controller.unload_model()
+            self.session.unload()
         try:
             model_library.delete_downloaded(entry.model)
         except OSError as exc:
@@ -315,7 +312,7 @@ class ModelManager(QtWidgets.QDialog):
         if info is not None:
             self.load_bar.hide()
             self.load_state.setText(f"Loaded {info.name} with a {info.n_ctx:,}-token context.")
-        elif self.controller.loading_path is None:
+        elif self.session.loading_path is None:
             self.load_bar.hide()
             self.load_state.setText("")
         self._show_selected()

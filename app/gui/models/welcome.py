@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 from app.core import model_library
+from app.gui.background import BackgroundOp
 from app.gui.models.download_panel import DownloadPanel
 from app.gui.models.downloads import DownloadManager
-from app.gui.qt import Qt, QtWidgets, Signal, isValid
-from app.gui.workers import Job
+from app.gui.qt import Qt, QtWidgets, Signal
 from common.units import format_bytes
 from inference.models.catalog import RECOMMENDED
 from inference.models.fit import Verdict
@@ -59,7 +59,6 @@ class WelcomePage(QtWidgets.QScrollArea):
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.store, self.downloads = store, downloads
         self.entries: list[model_library.ModelEntry] = []
-        self._jobs: set[Job] = set()
         self._scan = 0  # only the latest scan's result is shown
 
         page = QtWidgets.QWidget()
@@ -149,14 +148,11 @@ class WelcomePage(QtWidgets.QScrollArea):
         settings = model_library.LibrarySettings.read(self.store)
         self._scan += 1
         scan = self._scan
-        job = Job(lambda: (model_library.scan(settings, include_starter=False),
-                           model_library.catalog_fit()))
-        job.setAutoDelete(False)
-        self._jobs.add(job)
-        job.start(lambda result: (self._jobs.discard(job), isValid(self)  # not closed meanwhile
-                                  and scan == self._scan and self._on_scanned(*result)),
-                  lambda message: (self._jobs.discard(job), self.found_hint.setText(
-                      f"Could not look for models: {message}")))
+        (BackgroundOp(self, lambda: (model_library.scan(settings, include_starter=False),
+                                     model_library.catalog_fit()))
+         .success(lambda result: scan == self._scan and self._on_scanned(*result))
+         .failure(lambda exc: self.found_hint.setText(f"Could not look for models: {exc}"))
+         .run_in_background())
 
     def _on_scanned(self, entries, recommended_fit) -> None:
         self.entries = entries

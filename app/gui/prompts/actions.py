@@ -70,15 +70,13 @@ class PromptActions(QObject):
         if preset is not None:
             values = self._ask_values(preset, prompt_library.preset_values(self.store, cid))
             if values is None:  # cancelled: the bar shows what is really in use
-                controller.apply_preset()
+                controller.refresh_defaults()
                 return
         try:
             prompt_library.set_preset(self.store, cid, preset, values)
         except (prompt_library.PromptVariableError, ValueError) as exc:
             self.window.show_banner(str(exc), "error")
-        controller.apply_preset()
-        if preset is not None and preset.effort:
-            self.window.composer.set_effort(preset.effort)
+        controller.refresh_defaults()  # the bar, and the composer's effort if the preset has one
 
     def show_preset(self, preset, keep: bool = False) -> None:
         """The preset bar lists the presets, showing `preset` (or, with keep, what it shows)."""
