@@ -5,7 +5,7 @@ We drive llama.cpp's C API (through llama-cpp-python's ctypes bindings) rather t
 allocates an n_batch × n_vocab logits array (412 MB for gpt-oss's 201k vocabulary) it never
 needs when sampling happens inside llama.cpp.
 
-Not thread-safe: exactly one thread owns an Engine (DESIGN.md, "Threads"). Other threads may
+Not thread-safe: exactly one thread owns an Engine (docs/architecture.md, "Threads"). Other threads may
 only set the `cancel` event they passed in.
 """
 

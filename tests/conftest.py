@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from fixtures.tiny_models import write_tiny_gpt_oss
 
 pytest_plugins = ["fixtures.fake_hub"]

@@ -315,3 +315,99 @@ def test_attach_prints_the_context_plan_as_its_own_event(capsys, smollm2_path, t
     binary.write_bytes(bytes(range(256)) * 8)
     assert main(["chat", "--model", str(smollm2_path), "--attach", str(binary), "q"]) == 1
     assert "blob.bin is not a document Hearth can read" in capsys.readouterr().err
+
+
+# -- re-run exactly, Ctrl+C, bugs ----------------------------------------------------------------
+
+
+def test_rerun_replays_a_saved_answer_as_a_new_branch_and_says_it_is_identical(capsys, tiny_gpt_oss):
+    from fixtures.gui import speak
+
+    with Store() as store:
+        speak(store, tiny_gpt_oss, temperature=1.0)  # sampled: only the saved seed repeats it
+    status, out, err = main(["chat", "--model", str(tiny_gpt_oss), "--json", "--save",
+                             "--effort", "low", "Say something"]), *capsys.readouterr()
+    assert status == 0, err
+    original = json_lines(out)[-1]
+    status = main(["chat", "--model", str(tiny_gpt_oss), "--json", "--rerun",
+                   str(original["message_id"])])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    again = json_lines(out)[-1]
+    assert again["message_id"] != original["message_id"]
+    assert again["stats"]["rerun_of"] == original["message_id"]
+    assert again["stats"]["rerun_outcome"] == "identical"
+    with Store() as store:
+        first, second = (store.messages.get(again["message_id"]), store.messages.get(original["message_id"]))
+        assert (first.content, first.reasoning) == (second.content, second.reasoning)
+        assert first.parent_id == second.parent_id  # a sibling: a new branch of the same question
+
+
+def test_rerun_of_something_that_is_not_an_answer_is_one_error_line(capsys, tiny_gpt_oss):
+    status = main(["chat", "--model", str(tiny_gpt_oss), "--rerun", "12345"])
+    assert status == 1
+    assert "no answer 12345" in assert_one_error_line(capsys.readouterr().err)
+
+
+def test_a_bug_is_one_line_pointing_at_the_log_with_the_traceback(capsys, monkeypatch):
+    """No real bug is at hand (good), so one is injected where `hearth models list` runs."""
+    from app.cli import models as models_cli
+    from app.core import logs
+
+    def broken(_args):
+        raise KeyError("a bug")
+    monkeypatch.setitem(models_cli.COMMANDS, "list", broken)
+    assert main(["models", "list"]) == 1
+    line = assert_one_error_line(capsys.readouterr().err)
+    assert "something went wrong" in line and str(logs.log_path()) in line
+    logged = logs.log_path().read_text()
+    assert "Traceback" in logged and "KeyError: 'a bug'" in logged and "hearth models list" in logged
+
+
+def endless_chat(tmp_path, *extra: str) -> subprocess.Popen:
+    """`hearth chat --save` on a model that writes until Ctrl+C (its 64k context is far off)."""
+    from fixtures.gui import ENDLESS, speak
+    from fixtures.tiny_models import write_tiny_gpt_oss
+
+    model = write_tiny_gpt_oss(tmp_path / "long.gguf", context_length=65536)
+    with Store() as store:
+        speak(store, model, ENDLESS)
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "chat", "--model", str(model),
+                             "--ctx", "65536", "--save", *extra, "Tell me everything"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+
+
+def wait_for_answer_text(proc: subprocess.Popen, chars: int = 20) -> str:
+    seen = b""
+    while len(seen) < chars:
+        piece = proc.stdout.read1(64) if hasattr(proc.stdout, "read1") else proc.stdout.read(1)
+        assert piece, proc.stderr.read().decode()
+        seen += piece
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
+def test_ctrl_c_stops_the_answer_cleanly_and_saves_it_as_stopped(tmp_path, presses):
+    """Ctrl+C used to segfault (exit 139) with the answer left `streaming`: on Python 3.11 a
+    KeyboardInterrupt in Thread.join() freed the engine under a running llama_decode."""
+    import signal
+    import time
+
+    proc = endless_chat(tmp_path)
+    try:
+        wait_for_answer_text(proc)
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # 130, or death by SIGINT when the second press lands after the answer was saved and the
+    # handler given back: a shell reports both as status 130.
+    assert proc.returncode in (130, -signal.SIGINT), err.decode()
+    assert b"Traceback" not in err
+    with Store() as store:
+        (conversation,) = store.conversations.list()
+        answer = store.messages.list_for(conversation.id)[-1]
+    assert answer.status == "cancelled" and len(answer.content) >= 20

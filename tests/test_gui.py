@@ -15,7 +15,6 @@ from app.gui.chat.messages import AssistantMessage
 from app.gui.main import SingleInstance
 from app.gui.main_window import MainWindow
 from app.gui.qt import Qt, QtWidgets
-from inference.events import AnswerDelta, ReasoningDelta
 from storage import Store, default_data_dir
 
 def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_oss):
@@ -50,19 +49,15 @@ def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_os
     assert used() < info.n_ctx
 
 
-def test_reasoning_block_is_open_while_it_streams_and_folds_when_the_answer_starts(qtbot, window):
-    """The same path the inference thread takes: events into the buffer, the timer drains."""
+def test_reasoning_block_is_open_while_it_streams_and_folds_when_the_answer_starts(qtbot):
     widget = AssistantMessage()
-    window.chat_view.add(widget)
-    controller = window.controller
-    controller._stream_widget = widget
-    controller._buffer.push(ReasoningDelta("Rayleigh "))
-    controller._buffer.push(ReasoningDelta("scattering."))
-    controller._drain()
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.append_reasoning("Rayleigh ")
+    widget.append_reasoning("scattering.")
     assert widget.reasoning.is_open and widget.reasoning.text == "Rayleigh scattering."
     assert widget.reasoning.toggle.text() == "Thinking…"
-    controller._buffer.push(AnswerDelta("Because of **Rayleigh** scattering."))
-    controller._drain()
+    widget.append_answer("Because of **Rayleigh** scattering.")
     assert not widget.reasoning.is_open
     assert "<strong>Rayleigh</strong>" in widget.answer.text()
 

@@ -57,7 +57,7 @@ def test_search_finds_a_message_and_opens_the_chat_there(qtbot, window):
                    + [("Where is the aurora best?", "Northern Norway, around Tromsø.")])
     window.refresh_conversations()
     window.show_search()
-    dialog = window._search_dialog
+    dialog = window.search_dialog
     qtbot.keyClicks(dialog.query, "auror")  # a word's beginning is enough
     qtbot.waitUntil(lambda: dialog.results.count() == 1, timeout=3000)
     shown = dialog.results.itemWidget(dialog.results.item(0)).text()
@@ -76,8 +76,7 @@ def test_search_opens_a_hit_on_another_branch_by_switching_to_it(qtbot, window):
     newest = store.messages.thread(cid)[-1]
     store.messages.update(newest.id, content="Quince", status="complete")
     old = [m for m in store.messages.siblings(newest.id) if m.content == "Apple"][0]
-    window.controller._on_hit = None
-    window._open_hit(cid, old.id)
+    window.open_search_hit(cid, old.id)
     assert [m.content for m in store.messages.thread(cid)] == ["Pick a fruit", "Apple"]
     assert window.controller.message_widget(old.id) is not None
 
@@ -87,17 +86,20 @@ def test_export_json_then_import_gives_the_same_chat(qtbot, window, tmp_path, mo
     cid = _chat(store, "Round trip", [("Hello <b>there</b>", "Hi! **Bold** and `code`.")])
     target = tmp_path / "chat.json"
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    window.export_conversation(cid, "json")
+    window.chat_files.export(cid, "json")  # written off the GUI thread
+    qtbot.waitUntil(lambda: "Exported to" in window.statusBar().currentMessage(), timeout=10000)
     data = json.loads(target.read_text())
     assert data["title"] == "Round trip" and len(data["messages"]) == 2
     for ext in ("md", "html"):
         other = tmp_path / f"chat.{ext}"
         monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                             lambda *a, o=other, **k: (str(o), ""))
-        window.export_conversation(cid, ext)
-        assert "Hello" in other.read_text()
+        window.chat_files.export(cid, ext)
+        qtbot.waitUntil(other.exists, timeout=10000)
+        qtbot.waitUntil(lambda: "Hello" in other.read_text(), timeout=10000)
     monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(target), ""))
-    window.import_conversation()
+    with qtbot.waitSignal(window.controller.conversation_opened, timeout=10000):
+        window.chat_files.choose_import()
     imported = window.controller.conversation_id
     assert imported != cid
     assert [(m.role, m.content) for m in store.messages.thread(imported)] == \
@@ -110,8 +112,9 @@ def test_a_broken_import_says_why_and_adds_nothing(qtbot, window, tmp_path, monk
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
-    window.import_conversation()
-    assert window.banner.kind == "error" and "bad.json" in window.banner.label.text()
+    window.chat_files.choose_import()
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.banner.kind == "error", timeout=10000)
+    assert "bad.json" in window.banner.label.text()
     assert window.store.conversations.list() == []
 
 
@@ -145,7 +148,7 @@ def test_a_long_chat_opens_with_its_latest_messages_and_earlier_ones_on_request(
     assert len(view.messages()) == 60
     # A search hit far up the chat is revealed: the pages above it are loaded first.
     first = window.store.messages.thread(cid)[0]
-    window._open_hit(cid, first.id)
+    window.open_search_hit(cid, first.id)
     assert window.controller.message_widget(first.id) is not None
     assert view.earlier_button.isHidden()
 

@@ -7,7 +7,7 @@ from fixtures.gui import load, send
 
 from app.core import documents, provenance
 from app.gui.chat.messages import AssistantMessage, UserMessage
-from app.gui.qt import QtCore
+from app.gui.qt import Qt, QtCore
 
 NOTES = "Hearth notes\n\nThe launch code is PELICAN-42.\nNothing else matters here.\n"
 
@@ -73,7 +73,7 @@ def test_a_citation_in_the_answer_opens_its_passage(qtbot, window, tmp_path):
     widget = window.controller.message_widget(answer.id)
     assert 'href="cite:1"' in widget.answer.text()
     widget.answer.linkActivated.emit("cite:1")
-    box = window._citation_box
+    box = window.citation_box
     assert box.windowTitle() == "[1] notes.txt, lines 1–4" and "PELICAN-42" in box.text()
     box.close()
 
@@ -83,6 +83,6 @@ def test_a_refused_send_keeps_the_attachments_and_the_text(qtbot, window, tmp_pa
     notes.write_text(NOTES)
     attach(qtbot, window, notes)
     window.composer.edit.setPlainText("Summarise it")
-    window.composer._on_submit()  # no model loaded: refused
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)  # no model loaded: refused
     assert window.composer.edit.toPlainText() == "Summarise it"
     assert [c.name for c in window.composer.tray.chips()] == ["notes.txt"]

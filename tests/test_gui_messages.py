@@ -106,7 +106,7 @@ def test_info_shows_how_the_answer_was_made_and_rerun_exactly_matches_it(qtbot, 
     original = answers(win)[-1]
     saved = win.store.messages.get(original.message_id)
     original.actions.buttons["info"].click()
-    popover = win._info_popover
+    popover = win.info_popover
     text = " ".join(label.text() for label in popover.findChildren(QtWidgets.QLabel))
     made = provenance.of(saved)
     assert str(made.seed) in text and made.prompt_sha256[:16] in text

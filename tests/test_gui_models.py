@@ -143,7 +143,7 @@ def test_model_manager_lists_sets_defaults_loads_and_deletes_only_its_own(
     win = open_window()
     model_library.add_folder(win.store, folder)
     win.show_model_manager()
-    manager = win._manager
+    manager = win.manager
     qtbot.waitUntil(lambda: manager.tree.topLevelItemCount() == 4, timeout=10000)  # + the starter
     rows = {manager.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): manager.tree.topLevelItem(i)
             for i in range(4)}
@@ -209,9 +209,25 @@ def test_no_network_connection_at_start_up_or_while_chatting(qtbot, open_window,
     win = open_window()
     qtbot.waitUntil(lambda: bool(win.welcome.entries), timeout=10000)
     win.show_model_manager()
-    qtbot.waitUntil(lambda: win._manager.tree.topLevelItemCount() > 0, timeout=10000)
+    qtbot.waitUntil(lambda: win.manager.tree.topLevelItemCount() > 0, timeout=10000)
     with qtbot.waitSignal(win.session.changed, timeout=20000):
         win.use_model(str(path))
     speak(win.store, path)
     send(qtbot, win, "Are you online?")
     assert attempts == []
+
+
+@pytest.mark.parametrize("first", ["smollm2", "tiny"])
+def test_only_the_model_asked_for_last_is_ever_shown_as_loaded(qtbot, window, tiny_gpt_oss,
+                                                               smollm2_path, first):
+    """Bug: a load superseded by a newer one could finish later and show the wrong model."""
+    paths = {"smollm2": str(smollm2_path), "tiny": str(tiny_gpt_oss)}
+    last = paths["tiny" if first == "smollm2" else "smollm2"]
+    shown = []
+    window.session.loaded.connect(lambda info: shown.append(info.path))
+    window.session.load(paths[first])
+    window.session.load(last)  # at once, while the first is still loading
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=30000)
+    qtbot.wait(200)  # anything still queued from the first load arrives now
+    assert window.session.model.path == last and shown == [last]
+    assert window.model_label.text() == window.session.model.name

@@ -14,7 +14,7 @@ def test_settings_are_saved_applied_and_used_by_the_next_load(qtbot, window, tin
     app = QtWidgets.QApplication.instance()
     try:
         window.show_settings()
-        dialog = window._settings_dialog
+        dialog = window.settings_dialog
         dialog.theme.setCurrentIndex(2)  # Dark
         dialog.effort.setCurrentIndex(2)  # High
         dialog.n_ctx.setValue(2048)

@@ -17,7 +17,7 @@ from storage import Store
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": cmd_list, "pull": cmd_pull, "default": cmd_default}[args.models_command](args)
+    return COMMANDS[args.models_command](args)
 
 
 def _row(entry: model_library.ModelEntry) -> dict:
@@ -137,3 +137,6 @@ def add_parser(sub) -> None:
     pull.add_argument("--revision", default="main")
     default = models_sub.add_parser("default", help="show or set the default model")
     default.add_argument("path", nargs="?")
+
+
+COMMANDS = {"list": cmd_list, "pull": cmd_pull, "default": cmd_default}

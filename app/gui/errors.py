@@ -37,13 +37,15 @@ def report(near: QObject | None, exc: BaseException) -> None:
         else:
             log.warning("%s", exc)
         return
-    log.error("bug:\n%s", logs.describe(exc))
+    log.error("bug: %s: %s", type(exc).__name__, exc)
+    logs.record_bug(exc, "in the window")  # the traceback, to the file, however logging is set
     if window is not None:
         window.show_bug(exc)
 
 
-def install(window) -> None:
-    """Send exceptions that escape Qt slots to `window` (then `window.recover()`)."""
+def install(window):
+    """Send exceptions that escape Qt slots to `window` (then `window.recover()`); returns
+    the hook it replaced."""
     previous = sys.excepthook
 
     def hook(kind, exc, tb):
@@ -57,6 +59,7 @@ def install(window) -> None:
             log.exception("reporting an error failed")
 
     sys.excepthook = hook
+    return previous
 
 
 class BugDialog(QtWidgets.QMessageBox):

@@ -6,6 +6,8 @@ import hashlib
 import logging
 import sys
 
+from app.core import logs
+from app.gui import errors
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtCore, QtNetwork, QtWidgets
 from storage import Store, default_data_dir
@@ -51,7 +53,7 @@ class SingleInstance:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.setup()  # stderr and <data folder>/logs/hearth.log
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or sys.argv)
     app.setApplicationName("Hearth")
     data_dir = default_data_dir()
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         log.info("%d answer(s) were cut off when Hearth last closed; kept and marked", interrupted)
     window = MainWindow(store)
+    errors.install(window)  # an exception escaping a slot: reported, and the window recovers
     instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     window.show()
     window.start()

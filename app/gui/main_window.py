@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core import model_library, preferences, prompt_library
-from app.gui import theme
+from app.gui import menus, theme
 from app.gui.banner import Banner
 from app.gui.chat.attachments import Attacher
 from app.gui.chat.composer import Composer
 from app.gui.chat.controller import ChatController
 from app.gui.chat.view import ChatView
+from app.gui.chat_files import ChatFiles
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.manager import ModelManager
 from app.gui.models.welcome import WelcomePage
@@ -20,10 +21,9 @@ from app.gui.prompts.preset_bar import PresetBar
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
-from app.gui.sidebar import EXPORT_FORMATS, Sidebar
+from app.gui.sidebar import Sidebar
 from storage import Store
 
-OPEN_MODEL = "Open model…"
 WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
 SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
 CHOOSE_MODEL = "Choose a model…"
@@ -49,8 +49,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.attacher = Attacher(store, self.composer.tray, self)
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
-        self._manager: ModelManager | None = None
-        self._settings_dialog: SettingsDialog | None = None
+        self.manager: ModelManager | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self._closed = False
         self._sidebar_all = False
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
@@ -82,7 +82,8 @@ class MainWindow(QtWidgets.QMainWindow):
         status = self.statusBar()
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.speed_label)
-        self._build_menu()
+        self.chat_files = ChatFiles(self)
+        menus.build(self)
         self._connect()
         self.refresh_conversations()
         conversations = store.conversations.list()
@@ -91,44 +92,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.sidebar.set_conversations(conversations, conversations[0].id)
         self._show_no_model()
         self.composer.edit.setFocus()
-
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = file_menu.addAction(OPEN_MODEL, self.choose_model)
-        self.open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
-        new = file_menu.addAction("New chat", self.controller.new_conversation)
-        new.setShortcut(QtGui.QKeySequence.StandardKey.New)
-        search = file_menu.addAction("Search chats…", self.show_search)
-        search.setShortcut(QtGui.QKeySequence("Ctrl+K"))
-        file_menu.addSeparator()
-        export = file_menu.addMenu("Export chat as")
-        for label, ext in EXPORT_FORMATS:
-            export.addAction(label, lambda e=ext: self.controller.conversation_id
-                             and self.export_conversation(self.controller.conversation_id, e))
-        file_menu.addAction("Import chat…", self.import_conversation)
-        file_menu.addSeparator()
-        settings = file_menu.addAction("Settings…", self.show_settings)
-        settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
-        settings.setShortcuts([QtGui.QKeySequence.StandardKey.Preferences, QtGui.QKeySequence("Ctrl+,")])
-        file_menu.addSeparator()
-        quit_action = file_menu.addAction("Quit", self.close)
-        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
-        prompts_menu = self.menuBar().addMenu("&Prompts")
-        library = prompts_menu.addAction("Prompt library…", self.prompts.show_library)
-        library.setShortcut(QtGui.QKeySequence("Ctrl+Shift+L"))
-        prompts_menu.addAction("Insert a saved prompt  (type / in the composer)",
-                               lambda: (self.composer.insert_prompt_text("/"), self.show_chat()))
-        models_menu = self.menuBar().addMenu("&Models")
-        manager = models_menu.addAction("Model manager…", self.show_model_manager)
-        manager.setShortcut(QtGui.QKeySequence("Ctrl+Shift+M"))
-        models_menu.addAction("Add a model folder…", self.add_model_folder)
-        models_menu.addAction("Welcome screen", self.show_welcome)
-        stop = QtGui.QAction("Stop", self)
-        stop.setShortcut(Qt.Key.Key_Escape)
-        stop.triggered.connect(  # Esc: stop the answer, or else leave editing
-            lambda: self.controller.stop() if self.controller.busy else self.controller.cancel_edit())
-        self.addAction(stop)
-        self.stop_action = stop
 
     def _connect(self) -> None:
         c = self.controller
@@ -139,7 +102,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
         self.sidebar.pin_requested.connect(c.set_pinned)
-        self.sidebar.export_requested.connect(self.export_conversation)
+        self.sidebar.export_requested.connect(self.chat_files.export)
         self.sidebar.show_older_requested.connect(self.show_all_conversations)
         self.banner.action_clicked.connect(lambda: self._banner_action and self._banner_action())
         c.conversations_changed.connect(self.refresh_conversations)
@@ -228,7 +191,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def choose_model(self) -> None:
         start = str(Path(self.session.model.path).parent) if self.session.model else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
+            self, menus.OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
         if path:
             self.use_model(path)
 
@@ -238,8 +201,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if folder:
             model_library.add_folder(self.store, folder)
             self.welcome.refresh()
-            if self._manager is not None and self._manager.isVisible():
-                self._manager.refresh()
+            if self.manager is not None and self.manager.isVisible():
+                self.manager.refresh()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.mimeData().hasUrls():
@@ -256,56 +219,13 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.gui.search_dialog import SearchDialog
 
         dialog = SearchDialog(self.store, self)
-        dialog.open_requested.connect(self._open_hit)
+        dialog.open_requested.connect(self.open_search_hit)
         dialog.open()
-        self._search_dialog = dialog  # kept for tests, and alive while open
+        self.search_dialog = dialog  # kept for tests, and alive while open
 
-    def _open_hit(self, conversation_id: int, message_id: int) -> None:
+    def open_search_hit(self, conversation_id: int, message_id: int) -> None:
         self.show_chat()
         self.controller.show_message(conversation_id, message_id)
-        self.refresh_conversations()
-
-    def export_conversation(self, conversation_id: int, ext: str) -> None:
-        from app.core import export
-
-        conversation = self.store.conversations.get(conversation_id)
-        if conversation is None:
-            return
-        safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in conversation.title)
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export chat", str(Path.home() / f"{safe.strip() or 'chat'}.{ext}"),
-            f"{ext.upper()} files (*.{ext})")
-        if not path:
-            return
-        if ext == "md":
-            text = export.export_markdown(self.store, conversation_id)
-        elif ext == "html":
-            text = export.export_html(self.store, conversation_id)
-        else:
-            text = export.dumps(export.export_json(self.store, conversation_id))
-        try:
-            Path(path).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self.show_banner(f"Could not write {path}: {exc.strerror or exc}", "error")
-            return
-        self.statusBar().showMessage(f"Exported to {path}", 6000)
-
-    def import_conversation(self) -> None:
-        from app.core import export
-
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Import chat", str(Path.home()), "Hearth chats (*.json);;All files (*)")
-        if not path:
-            return
-        try:
-            data = Path(path).read_bytes()
-            conversation_id = export.import_json(self.store, data)
-        except (OSError, export.ConversationImportError) as exc:
-            self.show_banner(f"Could not import {Path(path).name}: {exc}", "error")
-            return
-        self.refresh_conversations()
-        self.show_chat()
-        self.controller.open_conversation(conversation_id)
         self.refresh_conversations()
 
     def _restore_window_state(self) -> None:
@@ -327,7 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = SettingsDialog(self.store, self)
         dialog.applied.connect(self.apply_preferences)
         dialog.open()
-        self._settings_dialog = dialog  # kept for tests and so it is not collected while open
+        self.settings_dialog = dialog  # kept for tests and so it is not collected while open
 
     def apply_preferences(self, prefs: preferences.Preferences) -> None:
         self.controller.hide_reasoning = prefs.hide_reasoning
@@ -340,12 +260,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.open_conversation(self.controller.conversation_id)
 
     def show_model_manager(self) -> None:
-        if self._manager is None:
-            self._manager = ModelManager(self.store, self.session, self.downloads, self)
-            self._manager.add_folder_requested.connect(self.add_model_folder)
-        self._manager.show()
-        self._manager.raise_()
-        self._manager.activateWindow()
+        if self.manager is None:
+            self.manager = ModelManager(self.store, self.session, self.downloads, self)
+            self.manager.add_folder_requested.connect(self.add_model_folder)
+        self.manager.show()
+        self.manager.raise_()
+        self.manager.activateWindow()
 
     def _on_model_loaded(self, info) -> None:
         if model_library.default_model(self.store) is None:  # the first model becomes the default
@@ -370,7 +290,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = BugDialog(exc, self)
         self.show_banner("Something went wrong inside Hearth. Your chats are safe.", "error",
                          "Details…", dialog.open)
-        self._bug_dialog = dialog  # kept for tests, alive while the banner offers it
+        self.bug_dialog = dialog  # kept for tests, alive while the banner offers it
 
     def recover(self) -> None:
         """After an error escaped a slot: controls match what is really running."""
@@ -436,7 +356,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                     QtWidgets.QMessageBox.StandardButton.Close, self)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.open()
-        self._citation_box = box  # kept for tests, alive while open
+        self.citation_box = box  # kept for tests, alive while open
 
     def show_info(self, message_id: int) -> None:
         from app.gui.chat.info_popover import InfoPopover
@@ -452,7 +372,7 @@ class MainWindow(QtWidgets.QMainWindow):
         anchor = widget.actions if widget is not None else self
         popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
         popover.show()
-        self._info_popover = popover  # kept for tests
+        self.info_popover = popover  # kept for tests
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if not self._closed:  # once: a second close (at exit) finds the database closed
