@@ -7,6 +7,7 @@ import hashlib
 import threading
 
 import pytest
+from fixtures.gui import ENDLESS
 from fixtures.tiny_models import HARMONY_GRAMMAR
 
 from app.core import provenance, requests
@@ -157,7 +158,8 @@ def test_a_stopped_answer_replays_exactly_as_far_as_it_got(store, engine):
             if len(answers) == 2:
                 cancel.set()
 
-    stopped = ask(store, engine, cid, "Say something", cancel=cancel, on_event=stop_after_two_pieces)
+    stopped = ask(store, engine, cid, "Say something", cancel=cancel, on_event=stop_after_two_pieces,
+                  sampling=Sampling(temperature=1.0, grammar=ENDLESS))  # never ends by itself
     assert stopped.status == "cancelled"
     again = rerun(store, engine, stopped.message_id)
     assert (again.answer, again.reasoning) == (stopped.answer, stopped.reasoning)

@@ -16,14 +16,14 @@ import sys
 import threading
 from concurrent.futures import Future
 
-from app.core import documents, requests
+from app.core import documents, requests, startup
 from app.core.engine_host import EngineHost, EngineState
 from app.core.turns import TurnRequest, TurnResult, run_turn
 from common.errors import UserError
 from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
 from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelTooLargeError
 from inference.sampling import Sampling
-from storage import Store
+from storage import Store, default_data_dir
 
 INTERRUPTED = 130  # the shell's status for a program stopped by Ctrl+C
 
@@ -170,6 +170,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     save = args.save or args.conversation is not None or args.rerun is not None
     model, prefs, options = _model_and_prefs(args.model)
     interrupts = Interrupts()
+    lock = startup.TurnsLock(default_data_dir()) if save else None
     host = EngineHost("hearth-turn", open_store=Store if save else (lambda: Store(":memory:")))
     printer = _printer(args.json)
     try:
@@ -182,6 +183,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 return INTERRUPTED
 
             def turn(state: EngineState) -> tuple[TurnRequest, TurnResult]:
+                if save:  # answers a killed run left `streaming` are marked, when no one writes
+                    startup.tidy(state.store, lock)
                 request = _request(args, state.store, model, prefs)
                 return request, run_turn(state.store, state.require_engine(), request,
                                          cancel=interrupts.cancel, on_event=printer,
@@ -191,6 +194,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             request, result = _wait(host.submit(turn))
     finally:
         host.close()
+        if lock is not None:
+            lock.release()
     return _report(args, save, request, result)
 
 

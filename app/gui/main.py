@@ -71,15 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     theme.apply(app, preferences.load(store).theme)
     app.styleHints().colorSchemeChanged.connect(  # the system switched light/dark
         lambda _scheme: preferences.load(store).theme == "system" and window.apply_theme("system"))
-    import datetime as dt
-
-    # The trash keeps chats 30 days; deleted messages only as long as their Undo was on offer.
-    now = dt.datetime.now(dt.timezone.utc)
-    store.conversations.purge_trash((now - dt.timedelta(days=30)).isoformat())
-    store.messages.purge_deleted((now - dt.timedelta(days=1)).isoformat())
-    interrupted = store.messages.mark_interrupted()
-    if interrupted:
-        log.info("%d answer(s) were cut off when Hearth last closed; kept and marked", interrupted)
     window = MainWindow(store)
     errors.install(window)  # an exception escaping a slot: reported, and the window recovers
     instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core import model_library, preferences, prompt_library
+from app.core import model_library, preferences, prompt_library, startup
 from app.gui import menus, theme
 from app.gui.banner import Banner
 from app.gui.chat.attachments import Attacher
@@ -35,6 +35,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("Hearth")
         self.resize(1100, 760)
         self.store = store
+        # First, before anything is shown: an answer cut off by a crash is marked so.
+        self.turns_lock = startup.TurnsLock(store.path.parent)
+        startup.tidy(store, self.turns_lock)
         self.sidebar = Sidebar()
         self.chat_view = ChatView()
         self.composer = Composer()
@@ -382,4 +385,5 @@ class MainWindow(QtWidgets.QMainWindow):
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.session.shutdown()
+        self.turns_lock.release()
         super().closeEvent(event)
