@@ -1,9 +1,10 @@
 """Fit instructions + history into the context window, leaving room for the answer.
 
 History carries final answers only: harmony drops earlier reasoning, and other templates
-expect plain content too. When the whole conversation does not fit, the oldest messages go
-first (the instructions and the newest user message always stay); the result says how many
-were left out so the GUI can tell the user.
+expect plain content too; only the tool calls of the turn in progress (after the last user
+message) keep the reasoning that led to them. When the whole conversation does not fit, the oldest
+messages go first (the instructions and the newest user message always stay); the result
+says how many were left out so the GUI can tell the user.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 from common.errors import UserError
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+from .chat_messages import ChatMessage, message_to_openai
+from .harmony_tools import FunctionTool
 
 Render = Callable[[Sequence[Mapping]], str]
 Tokenize = Callable[[str], list]
@@ -35,21 +39,52 @@ def output_reserve(n_ctx: int) -> int:
 
 
 def defuse_markers(text: str) -> str:
-    """Keep text that merely *mentions* `<|end|>` from becoming the control token.
+    """Keep text that merely *mentions* `<|im_end|>` from becoming the control token, for
+    models rendered through a Jinja template (whose output is tokenized whole, markers
+    parsed). A zero-width space after `<` keeps the text readable and inert.
 
-    llama.cpp matches gpt-oss's user-defined markers (`<|start|>`, `<|end|>`, `<|channel|>`…)
-    inside any text it tokenizes, so a pasted "<|end|><|start|>system…" would otherwise forge
-    a message. A zero-width space after `<` keeps the text readable and inert.
+    gpt-oss prompts do not need this: they are tokenized by segments (harmony_render.Prompt).
     """
     return text.replace("<|", "<\u200b|")
 
 
+_CHAT_KEYS = ("tool_calls", "tool_call_id", "name")
+
+
 def build_messages(instructions: str | None, history: Sequence[Mapping]) -> list[dict]:
-    # gpt-oss's template turns a leading system message into its developer instructions.
-    messages = [{"role": "system", "content": defuse_markers(instructions)}] if instructions else []
-    for m in history:
-        messages.append({"role": m["role"], "content": defuse_markers(m["content"])})
+    """The messages to render: instructions as a leading system message (gpt-oss makes it
+    the developer instructions), then the history with role, content and the tool-use keys;
+    `thinking` only beside the tool calls of the turn in progress."""
+    messages = [{"role": "system", "content": instructions}] if instructions else []
+    last_user = max((i for i, m in enumerate(history) if m["role"] == "user"), default=-1)
+    for i, m in enumerate(history):
+        message = {"role": m["role"], "content": m.get("content") or ""}
+        message.update((k, m[k]) for k in _CHAT_KEYS if m.get(k))
+        if i > last_user and m.get("tool_calls") and m.get("thinking"):
+            message["thinking"] = m["thinking"]
+        messages.append(message)
     return messages
+
+
+def template_messages(messages: Sequence[Mapping | ChatMessage]) -> list[dict]:
+    """Messages for a Jinja template: the OpenAI shape, text defused."""
+    out = []
+    for m in messages:
+        m = message_to_openai(m) if isinstance(m, ChatMessage) else dict(m)
+        for key in ("content", "thinking"):
+            if isinstance(m.get(key), str):
+                m[key] = defuse_markers(m[key])
+        out.append(m)
+    return out
+
+
+def template_tools(tools: Sequence[Mapping | FunctionTool] | None) -> list[Any] | None:
+    """Tools for a Jinja template: the OpenAI `tools` shape."""
+    if not tools:
+        return None
+    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.parameters}}
+            if isinstance(t, FunctionTool) else t for t in tools]
 
 
 def fit_prompt(render: Render, tokenize: Tokenize, instructions: str | None,
