@@ -66,6 +66,9 @@ class Prompt(str):
         prompt.segments = segments
         return prompt
 
+    def __reduce__(self):  # pickling and copying keep the segments
+        return (Prompt, (self.segments,))
+
     def messages(self) -> list[tuple[Segment, ...]]:
         """The segments cut before each `<|start|>`: one group per message."""
         groups: list[list[Segment]] = []

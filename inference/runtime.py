@@ -512,9 +512,11 @@ class Engine:
         yield Done(stats)
 
     def chat(self, messages: Sequence[Message], effort: str = "medium",
-             sampling: Sampling = GPT_OSS_DEFAULT, cancel: threading.Event | None = None) -> Iterator[Event]:
-        """Render, tokenize, generate and parse one assistant turn."""
-        text = self.render(messages, effort)
+             sampling: Sampling = GPT_OSS_DEFAULT, cancel: threading.Event | None = None,
+             **render_options) -> Iterator[Event]:
+        """Render (with render()'s options: tools, now…), tokenize, generate and parse one
+        assistant message."""
+        text = self.render(messages, effort, **render_options)
         yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
 
     @property

@@ -242,6 +242,11 @@ def test_segments_keep_markers_apart_from_text():
     assert markers == ["<|start|>", "<|message|>", "<|end|>"] * 2 + ["<|start|>"]
     assert prompt[:9] == "<|start|>" and type(prompt[:9]) is str  # slices are plain text
     assert [len(m) for m in prompt.messages()] == [5, 5, 2]
+    import copy
+    import pickle
+
+    for again in (pickle.loads(pickle.dumps(prompt)), copy.deepcopy(prompt)):
+        assert again == prompt and again.segments == prompt.segments
 
 
 def test_typed_messages_render_like_the_openai_shape():
@@ -324,13 +329,13 @@ def _schemas():
     return st.recursive(leaf, extend, max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 @given(_schemas(), _marked_text)
 def test_any_tool_schema_renders_as_harmony_does(schema, description):
     assert_same([{"role": "user", "content": "x"}], tools=[fn("f", description, schema)])
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(["user", "assistant", "call", "developer"]),
                           _marked_text, _marked_text), min_size=1, max_size=6),
        _marked_text, st.sampled_from(["low", "medium", "high"]))
