@@ -89,10 +89,16 @@ def template_tools(tools: Sequence[Mapping | FunctionTool] | None) -> list[Any] 
 
 def fit_prompt(render: Render, tokenize: Tokenize, instructions: str | None,
                history: Sequence[Mapping], n_ctx: int, reserve: int | None = None) -> FittedPrompt:
-    """The longest suffix of `history` that fits, found by bisection (each probe is a render)."""
+    """The longest suffix of `history` that fits, found by bisection (each probe is a render).
+
+    A suffix starts at a user message (or at the first message): a reply without its question
+    confuses every model, and a tool result without the call it answers cannot be rendered.
+    The newest user message, and whatever follows it (the turn in progress), always stays.
+    """
     budget = n_ctx - (output_reserve(n_ctx) if reserve is None else reserve)
     if not history:
         raise ValueError("nothing to answer: the history is empty")
+    starts = [0] + [i for i, m in enumerate(history) if i and m["role"] == "user"]
 
     def attempt(start: int) -> tuple[str, list]:
         text = render(build_messages(instructions, history[start:]))
@@ -102,26 +108,20 @@ def fit_prompt(render: Render, tokenize: Tokenize, instructions: str | None,
     if len(tokens) <= budget:
         return FittedPrompt(text, tokens, 0, budget)
 
-    last = len(history) - 1
-    text, tokens = attempt(last)
-    if len(tokens) > budget:
+    if len(starts) > 1:
+        text, tokens = attempt(starts[-1])
+    if len(starts) == 1 or len(tokens) > budget:
         raise PromptTooLongError(
             f"This message needs about {len(tokens):,} tokens, but only {budget:,} fit in the "
             f"{n_ctx:,}-token context with room for the answer. Shorten it, or raise the "
             "context size in settings.")
-    lo, hi = 1, last  # attempt(lo - 1) is too long; attempt(hi) fits and is `best`
+    lo, hi = 1, len(starts) - 1  # starting at starts[lo - 1] is too long; starts[hi] fits: `best`
     best = (text, tokens)
     while lo < hi:
         mid = (lo + hi) // 2
-        candidate = attempt(mid)
+        candidate = attempt(starts[mid])
         if len(candidate[1]) <= budget:
             hi, best = mid, candidate
         else:
             lo = mid + 1
-    start = hi
-    # A reply without its question confuses every model: start the window at a user message.
-    while start < last and history[start]["role"] != "user":
-        start += 1
-    if start != hi:
-        best = attempt(start)
-    return FittedPrompt(best[0], best[1], start, budget)
+    return FittedPrompt(best[0], best[1], starts[hi], budget)
