@@ -207,19 +207,22 @@ def _harmony_messages(msgs: list[ChatMessage], continue_final: bool, first: int)
 
 def _answered_call(m: ChatMessage, index: int, calls: list[ToolCall], answered: set[int]) -> ToolCall:
     """The call a tool message answers: by id, else by name, else the oldest one unanswered."""
+    def oldest(matches, unanswered_only: bool = True) -> int | None:
+        return next((i for i, c in enumerate(calls)
+                     if matches(c) and (i not in answered or not unanswered_only)), None)
+
     found = None
     if m.tool_call_id:
-        found = next((i for i in range(len(calls) - 1, -1, -1) if calls[i].id == m.tool_call_id), None)
+        found = oldest(lambda c: c.id == m.tool_call_id, unanswered_only=False)
     if found is None and m.name:
         recipient = recipient_for(m.name)
-        found = next((i for i in range(len(calls) - 1, -1, -1)
-                      if calls[i].recipient == recipient and i not in answered),
-                     next((i for i in range(len(calls) - 1, -1, -1) if calls[i].recipient == recipient),
-                          None))
+        found = oldest(lambda c: c.recipient == recipient)
+        if found is None:
+            found = oldest(lambda c: c.recipient == recipient, unanswered_only=False)
         if found is None:  # a result for a call this history does not hold: render it as named
             return call_for(m.name)
     if found is None and not m.tool_call_id:
-        found = next((i for i in range(len(calls)) if i not in answered), None)
+        found = oldest(lambda c: True)
     if found is None:
         what = f"call {m.tool_call_id!r}" if m.tool_call_id else "a tool call"
         raise MessageFormatError(f"message {index + 1}: a tool result answers {what} that no "

@@ -160,6 +160,12 @@ CASES = {
         {"role": "tool", "name": "get_weather", "content": "cold"},
         {"role": "assistant", "tool_calls": [call("", "get_weather", {}), call("", "get_weather", {"location": "x"})]},
         {"role": "tool", "content": "first"}, {"role": "tool", "content": "second"}], tools=[WEATHER]),
+    "results matched by name, oldest call first": dict(messages=[
+        {"role": "user", "content": "Go."},
+        {"role": "assistant", "tool_calls": [call("", "get_weather", {"location": "a"}),
+                                             call("", "browser.search", {"query": "b"})]},
+        {"role": "tool", "name": "browser.search", "content": "found b"},
+        {"role": "tool", "name": "get_weather", "content": "weather a"}], tools=[WEATHER], builtin=["browser"]),
     "built-in browser and python, with a browser call": dict(
         messages=[{"role": "user", "content": "Search the news."},
                   {"role": "assistant", "thinking": "Search.",
