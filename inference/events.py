@@ -24,11 +24,23 @@ class AnswerDelta:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A complete call the model addressed to a tool (harmony `to=functions.name`)."""
+    """A complete call the model addressed to a tool, as its harmony header said it.
 
-    name: str
-    arguments: str
-    channel: str = "commentary"
+    The same value goes back into the conversation (an assistant message's `tool_calls`), so
+    the call is rendered the way the model wrote it.
+    """
+
+    recipient: str  # "functions.get_weather", "browser.search", "python"
+    arguments: str  # exactly as generated (for functions, JSON text; nothing checked here)
+    channel: str = "commentary"  # functions: commentary; built-in tools: analysis
+    content_type: str = "json"  # the header's content type: "json", "code", "" for none
+    constrained: bool = True  # written as `<|constrain|>json` rather than plain ` json`
+    id: str = ""  # pairs the call with its result (the OpenAI shape's tool_call_id)
+
+    @property
+    def name(self) -> str:
+        """The function's name (`get_weather`); built-in tools keep their recipient."""
+        return self.recipient.removeprefix("functions.")
 
 
 @dataclass
@@ -39,6 +51,7 @@ class GenerationStats:
     ttft_s: float = 0.0  # request to first generated token (prompt evaluation included)
     decode_s: float = 0.0  # first generated token to the last
     sampler: str = "cpu"  # where the sampler chain ran: "backend" (on the device) or "cpu"
+    stop_token: str = ""  # the end-of-generation token that stopped it: "<|return|>", "<|call|>"…
     finish_reason: FinishReason = "stop"
 
     @property

@@ -12,14 +12,15 @@ Other reasoning models wrap their thoughts in `<think>…</think>` as plain text
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 
 from .events import AnswerDelta, Event, ReasoningDelta, ToolCall
 
 # A header longer than this, or one holding a newline, is not a header: the model skipped the
-# harmony framing and is simply answering. Real headers are short ("assistant to=functions.x").
-_MAX_HEADER_CHARS = 96
-_RECIPIENT = re.compile(r"to=(\S+)")
+# harmony framing and is simply answering. Real headers are short ("assistant to=functions.x"),
+# though a tool's name may take up to 64 characters.
+_MAX_HEADER_CHARS = 160
+_CONSTRAIN = "<|constrain|>"
 
 
 class HarmonyParser:
@@ -35,9 +36,8 @@ class HarmonyParser:
         self._channel = ""  # header text after <|channel|>
         self._in_channel = False
         self._kind = "answer"  # what the current body is: reasoning | answer | tool
-        self._recipient = ""
+        self._call: ToolCall | None = None  # the call being written (arguments still empty)
         self._tool_args: list[str] = []
-        self._channel_name = ""
         if in_final:
             self._channel = "final"
             self._open_body(kind="answer")
@@ -61,8 +61,12 @@ class HarmonyParser:
             return [AnswerDelta(header)]
         return []
 
-    def finish(self) -> list[Event]:
-        """End of stream. A cut-off tool call is dropped: its arguments are incomplete."""
+    def finish(self, stop: str = "") -> list[Event]:
+        """End of stream; `stop`: the end-of-generation token that ended it, if one did (its
+        text: `<|call|>` completes a tool call, as `<|return|>` does an answer). Without one a
+        tool call was cut off and is dropped: its arguments are incomplete."""
+        if stop in ("<|call|>", "<|return|>") and self._state == "body":
+            return self._marker(stop)
         header = self._role + self._channel
         if self._state == "header" and header.strip() and not self._in_channel:
             return [AnswerDelta(header)]
@@ -74,8 +78,11 @@ class HarmonyParser:
         if self._state == "header":
             if marker == "<|channel|>":
                 self._in_channel = True
-            elif marker == "<|constrain|>":
-                self._channel += " <|constrain|>"
+            elif marker == _CONSTRAIN:
+                if self._in_channel:
+                    self._channel += " " + _CONSTRAIN
+                else:
+                    self._role += " " + _CONSTRAIN
             elif marker == "<|message|>":
                 self._open_from_header()
             elif marker == "<|start|>":
@@ -100,19 +107,31 @@ class HarmonyParser:
         self._in_channel = False
 
     def _open_from_header(self) -> None:
+        """Channel, recipient and content type from a header such as `assistant` +
+        `commentary to=functions.get_weather <|constrain|>json` (the recipient may stand
+        before the channel as well): the recipient is the word after `to=`, the content type
+        the last other word, as harmony's own parser reads it."""
         words = self._channel.split()
         channel = words[0] if words else ""
-        match = _RECIPIENT.search(self._role + " " + self._channel)
-        recipient = match.group(1) if match else ""
+        recipient, others = "", []
+        for word in self._role.split() + words[1:]:
+            if word.startswith("to="):
+                recipient = word[3:]
+            elif word != "assistant":
+                others.append(word)
+        self._call = None
         if recipient:
             kind = "tool"
+            content_type = others[-1] if others else ""
+            constrained = any(w.startswith(_CONSTRAIN) for w in others)
+            self._call = ToolCall(recipient=recipient, arguments="", channel=channel or "commentary",
+                                  content_type=content_type.removeprefix(_CONSTRAIN),
+                                  constrained=constrained)
         elif channel == "analysis":
             kind = "reasoning"
         else:
             # final, a commentary preamble (meant for the user), or a model that named no channel
             kind = "answer"
-        self._channel_name = channel or "final"
-        self._recipient = recipient
         self._open_body(kind)
 
     def _open_body(self, kind: str) -> None:
@@ -129,13 +148,13 @@ class HarmonyParser:
         return [AnswerDelta(text)]
 
     def _close_body(self) -> list[Event]:
-        if self._kind != "tool":
+        if self._kind != "tool" or self._call is None:
             return []
-        name = self._recipient.removeprefix("functions.")
-        args = "".join(self._tool_args)
+        call = replace(self._call, arguments="".join(self._tool_args))
         self._tool_args = []
+        self._call = None
         self._kind = "answer"
-        return [ToolCall(name=name, arguments=args, channel=self._channel_name)]
+        return [call]
 
 
 class ThinkTagParser:
@@ -167,7 +186,7 @@ class ThinkTagParser:
         self._pending = self._pending[len(self._pending) - keep:]
         return events
 
-    def finish(self) -> list[Event]:
+    def finish(self, stop: str = "") -> list[Event]:
         events: list[Event] = []
         self._emit(events, self._pending)
         self._pending = ""

@@ -26,9 +26,12 @@ from common.errors import UserError
 
 from . import llama_log
 from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
+from .context import template_messages, template_tools
 from .events import Done, Event, GenerationStats
 from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
+from .harmony_render import Prompt, render_harmony
+from .prompt_tokens import PromptTokenizer, tokenize_plain
 from .models.fit import Fit, ModelShape, Verdict, estimate
 from .models.hardware import probe
 from .sampling import GPT_OSS_DEFAULT, SamplerChain, Sampling
@@ -192,6 +195,8 @@ class Engine:
         self._message_marker = next((m for m in ("<|start|>", "<|im_start|>")
                                      if m in self.template.source), None)
         self._piece_tokens: dict = {}
+        bos = llama_cpp.llama_vocab_bos(self._vocab)
+        self._prompt_tokens = PromptTokenizer(self._tokenize, bos if bos >= 0 else None)
         self.n_ctx = self.n_batch = 0
         if self.options.vocab_only:
             return
@@ -260,7 +265,10 @@ class Engine:
     # -- tokens -------------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, special: bool = True, add_bos: bool | None = None) -> list[int]:
-        """Text to tokens. `special`: parse control-token text such as `<|start|>` as tokens.
+        """Text to tokens. `special`: parse control-token text such as `<|start|>` as tokens;
+        False: every character stays text (inference/prompt_tokens.py says why that takes more
+        than llama.cpp's own flag). A rendered harmony Prompt is tokenized by its segments:
+        its markers become control tokens, everything else is text.
 
         A rendered chat is tokenized message by message, each message's tokens cached: a
         follow-up turn re-tokenizes only its new messages. llama.cpp compiles its splitting
@@ -269,7 +277,11 @@ class Engine:
         matched whole, so cutting just before a message-start marker gives the same tokens.
         """
         add = self._add_bos if add_bos is None else add_bos
-        marker = self._message_marker if special else None
+        if not special:
+            return tokenize_plain(self._tokenize, text, add)
+        if isinstance(text, Prompt):
+            return self._prompt_tokens(text, add)
+        marker = self._message_marker
         if marker is None or len(text) < 4096 or text.count(marker) < 2:
             return self._tokenize(text, special, add)
         cut = text.split(marker)
@@ -437,6 +449,7 @@ class Engine:
             stats.decode_s = now - t_first
             if self.is_eog(token):
                 stats.finish_reason = "stop"
+                stats.stop_token = self.piece(token)[0].decode("utf-8", errors="replace")
                 break
             stats.generated_tokens += 1
             raw, special = self.piece(token)
@@ -463,9 +476,25 @@ class Engine:
 
     # -- chat ---------------------------------------------------------------------------------
 
-    def render(self, messages: Sequence[Message], effort: str = "medium", **options) -> str:
-        """The prompt text (options: `now`, `continue_final`; see ChatTemplate.render)."""
-        return self.template.render(messages, effort=effort, **options)
+    def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
+               builtin_tools=(), now=None, continue_final: bool = False) -> str:
+        """The prompt text for the assistant's next message.
+
+        `messages`: the OpenAI chat shape or ChatMessage (inference/chat_messages.py); `tools`:
+        function tools (FunctionTool or the OpenAI `tools` shape); `now`: the date the prompt
+        carries (a re-run passes the original one); `continue_final`: the last message is a
+        cut-off answer that generation continues. gpt-oss: exactly as openai-harmony renders
+        it, a Prompt (tokenize() honours its segments), with `builtin_tools` (harmony_tools.
+        BROWSER, PYTHON) in the system message. Other models: their own Jinja template, user
+        text defused, `tools` passed as the template's `tools`.
+        """
+        if self.template.is_harmony:
+            return render_harmony(messages, effort=effort, now=now or self.template.now(),
+                                  tools=tools, builtin_tools=builtin_tools,
+                                  continue_final=continue_final)
+        return self.template.render(template_messages(messages), effort=effort,
+                                    tools=template_tools(tools), now=now,
+                                    continue_final=continue_final)
 
     def forget_cache(self) -> None:
         """Evaluate the next prompt from scratch (a re-run that must not reuse the KV cache)."""
@@ -479,13 +508,15 @@ class Engine:
         stats = GenerationStats()
         for piece in self.generate(prompt, sampling, cancel, stats, reuse_limit):
             yield from parser.feed(piece.text, piece.special)
-        yield from parser.finish()
+        yield from parser.finish(stats.stop_token)  # `<|call|>` completes a tool call
         yield Done(stats)
 
     def chat(self, messages: Sequence[Message], effort: str = "medium",
-             sampling: Sampling = GPT_OSS_DEFAULT, cancel: threading.Event | None = None) -> Iterator[Event]:
-        """Render, tokenize, generate and parse one assistant turn."""
-        text = self.render(messages, effort)
+             sampling: Sampling = GPT_OSS_DEFAULT, cancel: threading.Event | None = None,
+             **render_options) -> Iterator[Event]:
+        """Render (with render()'s options: tools, now…), tokenize, generate and parse one
+        assistant message."""
+        text = self.render(messages, effort, **render_options)
         yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
 
     @property

@@ -288,11 +288,19 @@ def test_render_bad_input_is_one_error_line(capsys, monkeypatch, tiny_gpt_oss, s
     assert message in assert_one_error_line(err)
 
 
-def test_render_template_refusal_is_one_error_line(capsys, monkeypatch, tiny_gpt_oss):
-    conversation = HI + [{"role": "assistant", "content": "<|channel|>analysis<|message|>x"}] + HI
+def test_render_refusal_is_one_error_line(capsys, monkeypatch, tiny_gpt_oss):
+    conversation = HI + [{"role": "tool", "content": "a result no call asked for"}]
     status, out, err = render(capsys, monkeypatch, tiny_gpt_oss, conversation)
     assert status == 1 and out == ""
-    assert "<|channel|> tags" in assert_one_error_line(err)
+    assert "no earlier assistant message made" in assert_one_error_line(err)
+
+
+def test_render_marker_text_in_an_answer_is_text(capsys, monkeypatch, tiny_gpt_oss):
+    """gpt-oss's Jinja template refused this; harmony renders it as the text it is."""
+    conversation = HI + [{"role": "assistant", "content": "<|channel|>analysis<|message|>x"}] + HI
+    status, out, _ = render(capsys, monkeypatch, tiny_gpt_oss, conversation)
+    assert status == 0
+    assert "<|start|>assistant<|channel|>final<|message|><|channel|>analysis<|message|>x<|end|>" in out
 
 
 def test_render_bad_model_is_one_error_line(capsys, monkeypatch, not_a_model):

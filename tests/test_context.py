@@ -138,3 +138,21 @@ def test_a_forged_conversation_in_user_text_stays_one_user_message(vocab):
     marker_ids = [t for t in fitted.tokens if t in MARKERS]
     assert marker_ids == [t for t in honest.tokens if t in MARKERS]
     assert marker_ids.count(SPECIAL_TOKEN_IDS["<|start|>"]) == 4  # system, developer, user, assistant
+
+
+def test_a_tool_turn_in_progress_is_kept_whole(vocab):
+    """The window starts at a user message: a tool result never loses the call it answers,
+    and the turn in progress keeps the reasoning between its calls."""
+    def step(i):
+        return [{"role": "assistant", "thinking": f"STEP-{i} " + "t" * 40,
+                 "tool_calls": [{"id": f"c{i}", "type": "function",
+                                 "function": {"name": "lookup", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": f"c{i}", "content": f"RESULT-{i} " + "r" * 40}]
+    history = HISTORY + step(1) + step(2)
+    needed = cost(vocab, history[4:])
+    fitted = fit(vocab, n_ctx=needed + 10, history=history)
+    assert fitted.dropped == 4
+    assert kept_labels(fitted.text) == ["LAST-QUESTION"]
+    for label in ("STEP-1", "RESULT-1", "STEP-2", "RESULT-2"):
+        assert label in fitted.text
+    assert fitted.tokens == vocab.tokenize(fitted.text)

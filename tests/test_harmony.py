@@ -1,5 +1,6 @@
 """The output parsers: harmony by token, <think> tags by text; any split gives the same events."""
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from inference.events import AnswerDelta, ReasoningDelta, ToolCall
@@ -48,15 +49,50 @@ def test_tool_call_with_recipient_in_channel_header():
     pieces = [sp("<|channel|>"), "analysis", sp("<|message|>"), "Need weather.", sp("<|end|>"),
               sp("<|start|>"), "assistant", sp("<|channel|>"), "commentary to=functions.get_weather ",
               sp("<|constrain|>"), "json", sp("<|message|>"), '{"city":', ' "Oslo"}', sp("<|call|>")]
-    assert run(HarmonyParser(), pieces) == [
-        ReasoningDelta("Need weather."),
-        ToolCall(name="get_weather", arguments='{"city": "Oslo"}', channel="commentary")]
+    call = ToolCall(recipient="functions.get_weather", arguments='{"city": "Oslo"}',
+                    channel="commentary", content_type="json", constrained=True)
+    assert run(HarmonyParser(), pieces) == [ReasoningDelta("Need weather."), call]
+    assert call.name == "get_weather"
 
 
 def test_tool_call_with_recipient_in_role_header():
+    """harmony renders calls this way round (`assistant to=…<|channel|>commentary`)."""
     pieces = [" to=functions.lookup", sp("<|channel|>"), "commentary json", sp("<|message|>"),
               "{}", sp("<|call|>")]
-    assert run(HarmonyParser(), pieces) == [ToolCall("lookup", "{}", "commentary")]
+    assert run(HarmonyParser(), pieces) == [
+        ToolCall("functions.lookup", "{}", "commentary", content_type="json", constrained=False)]
+
+
+@pytest.mark.parametrize("header, recipient, channel, content_type, constrained", [
+    (["commentary to=functions.f", sp("<|constrain|>"), "json"], "functions.f", "commentary", "json", True),
+    (["analysis to=browser.search code"], "browser.search", "analysis", "code", False),
+    (["analysis to=python code"], "python", "analysis", "code", False),
+    (["analysis to=python"], "python", "analysis", "", False),
+    (["commentary to=functions.a_tool_with_a_rather_long_name_as_mcp_servers_often_give_them ",
+      sp("<|constrain|>"), "json"],
+     "functions.a_tool_with_a_rather_long_name_as_mcp_servers_often_give_them", "commentary", "json", True),
+])
+def test_tool_call_header_fields(header, recipient, channel, content_type, constrained):
+    """Recipient, channel and content type come out as the header wrote them."""
+    pieces = [sp("<|channel|>"), *header, sp("<|message|>"), "print(1)\n", sp("<|call|>")]
+    assert run(HarmonyParser(), pieces) == [
+        ToolCall(recipient, "print(1)\n", channel, content_type=content_type, constrained=constrained)]
+
+
+def test_call_ended_by_the_stop_token_is_complete():
+    """Generation stops *at* `<|call|>` (an end-of-generation token the runtime does not hand
+    over as a piece): finish() with that stop token completes the call; without it the call
+    was cut off."""
+    pieces = [sp("<|channel|>"), "commentary to=functions.f ", sp("<|constrain|>"), "json",
+              sp("<|message|>"), '{"a": 1}']
+    parser = HarmonyParser()
+    events = [e for p in pieces for e in (parser.feed(p[1], True) if isinstance(p, tuple) else parser.feed(p))]
+    assert events == []
+    assert parser.finish("<|call|>") == [ToolCall("functions.f", '{"a": 1}', "commentary")]
+    cut = HarmonyParser()
+    for p in pieces:
+        cut.feed(p[1], True) if isinstance(p, tuple) else cut.feed(p)
+    assert cut.finish() == []
 
 
 def test_cut_off_tool_call_is_dropped_not_half_emitted():
