@@ -31,6 +31,7 @@ from .events import Done, Event, GenerationStats
 from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
 from .harmony_render import Prompt, render_harmony
+from .names import display_name
 from .prompt_tokens import PromptTokenizer, tokenize_plain
 from .models.fit import Fit, ModelShape, Verdict, estimate
 from .models.hardware import probe
@@ -99,7 +100,7 @@ def _ensure_backend() -> None:
 def _refuse_non_models(info) -> None:
     """GGUF files that are not chat models, named plainly before llama.cpp sees them."""
     kind = str(info.metadata.get("general.type") or "")
-    name = info.path.name
+    name = display_name(info.path)
     if kind == "adapter":
         raise ModelLoadError(f"{name} is a LoRA adapter, not a model: it changes a model it was "
                              "trained for and cannot run alone.")
@@ -116,7 +117,7 @@ class Engine:
     def __init__(self, path: str | os.PathLike, options: LoadOptions = LoadOptions(),
                  on_progress=None) -> None:
         """`on_progress(fraction)` is called while weights load; returning False cancels."""
-        self.path = Path(path)
+        self.path = Path(os.fsdecode(path))  # bytes too: a name that is not UTF-8
         self.options = options
         try:
             # Refuses non-GGUF and truncated files (every part of a split model) before llama.cpp.
@@ -176,7 +177,7 @@ class Engine:
             # Kept on self: llama.cpp calls it during the load, after this frame's locals could go.
             self._progress_cb = llama_cpp.llama_progress_callback(progress)
             mparams.progress_callback = self._progress_cb
-        self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
+        self._model = llama_cpp.llama_model_load_from_file(os.fsencode(self.path), mparams)
         self._progress_cb = None
         if not self._model:
             if cancelled:
@@ -190,6 +191,7 @@ class Engine:
         self.template = ChatTemplate(source, bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
                                      eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._refuse_missing_special_tokens()
         # Where messages start in this model's rendered chats, if it marks them with a control
         # token (harmony's <|start|>, ChatML's <|im_start|>): tokenize() caches per message.
         self._message_marker = next((m for m in ("<|start|>", "<|im_start|>")
@@ -220,6 +222,27 @@ class Engine:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
         self.n_batch = cparams.n_batch
+
+    def _refuse_missing_special_tokens(self) -> None:
+        """A vocabulary set to add a start (or end, or separator) token it does not have makes
+        llama-vocab.cpp's tokenizer GGML_ASSERT on the first text: refuse it at load if it adds
+        them by default, else never ask llama.cpp to add them (llama_vocab::impl::tokenize)."""
+        vocab, kind = self._vocab, llama_cpp.llama_vocab_type(self._vocab)
+        needed = {}
+        if kind == llama_cpp.LLAMA_VOCAB_TYPE_WPM:
+            needed = {"start-of-text": llama_cpp.llama_vocab_bos(vocab),
+                      "separator": llama_cpp.llama_vocab_sep(vocab)}
+        elif kind in (llama_cpp.LLAMA_VOCAB_TYPE_SPM, llama_cpp.LLAMA_VOCAB_TYPE_BPE,
+                      llama_cpp.LLAMA_VOCAB_TYPE_UGM):
+            if self._add_bos:
+                needed["start-of-text"] = llama_cpp.llama_vocab_bos(vocab)
+            if llama_cpp.llama_vocab_get_add_eos(vocab):
+                needed["end-of-text"] = llama_cpp.llama_vocab_eos(vocab)
+        missing = [what for what, token in needed.items() if token == llama_cpp.LLAMA_TOKEN_NULL]
+        self._can_add_special = not missing
+        if missing and self._add_bos:
+            raise ModelLoadError(f"{display_name(self.path)} cannot be used: its tokenizer is set "
+                                 f"to add a {missing[0]} token that its vocabulary does not have.")
 
     @staticmethod
     def _failure(summary: str) -> str:
@@ -276,7 +299,7 @@ class Engine:
         an 8k-token gpt-oss history cost 58 ms to tokenize on every turn. Special tokens are
         matched whole, so cutting just before a message-start marker gives the same tokens.
         """
-        add = self._add_bos if add_bos is None else add_bos
+        add = (self._add_bos if add_bos is None else add_bos) and self._can_add_special
         if not special:
             return tokenize_plain(self._tokenize, text, add)
         if isinstance(text, Prompt):
@@ -310,6 +333,9 @@ class Engine:
             buf = (llama_cpp.llama_token * n_max)()
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, add, special)
         tokens = list(buf[:n])
+        if tokens and min(tokens) < 0:  # RWKV's tokenizer gives -1 for text it has no token for
+            raise ModelLoadError(f"{display_name(self.path)} cannot read this text: its "
+                                 "vocabulary has no token for part of it.")
         bos = llama_cpp.llama_vocab_bos(self._vocab)
         if len(tokens) >= 2 and tokens[0] == tokens[1] == bos:
             tokens.pop(0)  # the template wrote {{ bos_token }} and the tokenizer added one too

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import gguf
@@ -335,3 +336,41 @@ def test_default_locations_follow_the_environment(tmp_path, monkeypatch):
     tiny(home / ".lmstudio" / "models" / "pub" / "Repo-GGUF" / "lm.gguf", 3)
     assert sorted((m.source, m.repo) for m in discover()) == [
         ("huggingface", "owner/Repo-GGUF"), ("lmstudio", "pub/Repo-GGUF"), ("ollama", "tiny:1b")]
+
+
+def test_hostile_manifests_settings_and_refs_neither_hang_nor_raise(tmp_path, monkeypatch):
+    """Files discovery reads besides models: FIFOs (reading one waits for a writer forever), a
+    huge file, JSON nested too deep for Python's parser, a digest that climbs out of blobs/."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    ollama = tmp_path / "ollama"
+    manifests = ollama / "manifests" / "registry.ollama.ai" / "library"
+    (manifests / "fifo").mkdir(parents=True)
+    os.mkfifo(manifests / "fifo" / "latest")
+    (manifests / "deep").mkdir()
+    (manifests / "deep" / "latest").write_text("[" * 100_000 + "]" * 100_000)
+    (manifests / "huge").mkdir()
+    with open(manifests / "huge" / "latest", "wb") as fh:
+        fh.truncate(8 << 30)  # sparse: 8 GB of nothing
+    (manifests / "escape").mkdir()
+    outside = tiny(tmp_path / "outside.gguf", 1)
+    digest = "sha256:../../" + outside.name
+    (manifests / "escape" / "latest").write_text(json.dumps({"layers": [
+        {"mediaType": "application/vnd.ollama.image.model", "digest": digest}]}))
+    (home / ".lmstudio").mkdir(parents=True)
+    os.mkfifo(home / ".lmstudio" / "settings.json")
+    os.mkfifo(home / ".lmstudio-home-pointer")
+    repo = tmp_path / "hub" / "models--o--r"
+    (repo / "refs").mkdir(parents=True)
+    os.mkfifo(repo / "refs" / "main")
+    tiny(repo / "snapshots" / ("a" * 40) / "m.gguf", 2)
+
+    found: list = []
+    scan = threading.Thread(target=lambda: found.extend(discover(Locations(
+        hf_cache=tmp_path / "hub", ollama=[ollama], lmstudio=Locations.default().lmstudio))),
+        daemon=True)
+    scan.start()
+    scan.join(timeout=30)
+
+    assert not scan.is_alive(), "the scan blocked"
+    assert [(m.source, m.filename) for m in found] == [("huggingface", "m.gguf")]

@@ -10,8 +10,10 @@ failing at load time. Nothing here raises for a bad file or an unreadable folder
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -21,19 +23,23 @@ from pathlib import Path
 from gguf.constants import LlamaFileType
 
 from ..gguf_file import GGUFInfo, ModelFileError, check_gguf, merge_parts
+from ..names import display_name, display_path, display_text
+
+log = logging.getLogger(__name__)
 
 _MAX_DEPTH = 6  # folders below a scanned root; deeper trees are rarely model folders
 _SPLIT = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.gguf", re.IGNORECASE)  # llama.cpp's gguf-split
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _OLLAMA_REGISTRY = "registry.ollama.ai"
 _OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
+_MAX_CONFIG_BYTES = 1 << 20  # a manifest, settings.json, a ref: a few hundred bytes each
 
 
 @dataclass(frozen=True)
 class FoundModel:
     path: Path  # what to load: the file, or a split model's first part
     source: str  # "huggingface" | "lmstudio" | "ollama" | "folder" | "hearth"
-    display_name: str
+    display_name: str  # printable: no control characters, undecodable bytes spelled out
     repo: str | None  # "owner/name"; LM Studio's "publisher/repo"; Ollama's "model:tag"
     filename: str  # within the repo, folders included; for Ollama, the blob's name
     size: int  # bytes, all parts together
@@ -43,6 +49,11 @@ class FoundModel:
     # A split model's info covers all its parts. compare=False keeps FoundModel hashable.
     info: GGUFInfo | None = field(default=None, compare=False)
     error: str | None = None  # why the file cannot be used, worded for the user
+
+    @property
+    def display_path(self) -> str:
+        """`path`, safe to print or show (see inference/names.py)."""
+        return display_path(self.path)
 
     @property
     def architecture(self) -> str | None:
@@ -113,20 +124,18 @@ class Locations:
 
 def _lmstudio_folders(home: Path) -> list[Path]:
     homes = [home / ".lmstudio"]
-    try:  # LM Studio moved its home here when the user relocated it
-        pointer = (home / ".lmstudio-home-pointer").read_text(encoding="utf-8").strip()
-    except OSError:
-        pointer = ""
-    if pointer:
+    # LM Studio moved its home here when the user relocated it
+    pointer = _read_small(home / ".lmstudio-home-pointer").decode("utf-8", "replace").strip()
+    if pointer and "\0" not in pointer:
         homes.insert(0, Path(pointer).expanduser())
     folders = [h / "models" for h in homes] + [home / ".cache" / "lm-studio" / "models"]
     for lm_home in homes:  # the "Models Directory" the user chose in LM Studio's settings
         try:
-            settings = json.loads((lm_home / "settings.json").read_text(encoding="utf-8"))
+            settings = json.loads(_read_small(lm_home / "settings.json"))
             custom = settings["downloadsFolder"]
-        except (OSError, ValueError, LookupError, TypeError):
+        except (ValueError, LookupError, TypeError, RecursionError):
             continue
-        if isinstance(custom, str) and custom:
+        if isinstance(custom, str) and custom and "\0" not in custom:
             folders.append(Path(custom).expanduser())
     return list(dict.fromkeys(folders))
 
@@ -168,10 +177,7 @@ def find_huggingface(cache: Path) -> list[FoundModel]:
 def _snapshots_newest_first(repo_dir: Path) -> list[Path]:
     """refs/main's commit first, then newest first: a blob kept by several snapshots is
     listed under its latest name."""
-    try:
-        main = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        main = None
+    main = _read_small(repo_dir / "refs" / "main").decode("utf-8", "replace").strip() or None
     return sorted(_subdirs(repo_dir / "snapshots"), key=lambda s: (s.name != main, -_mtime(s)))
 
 
@@ -202,11 +208,14 @@ def find_ollama(roots: Iterable[Path]) -> list[FoundModel]:
         manifests = root / "manifests"
         for manifest in sorted(manifests.glob("*/*/*/*")):
             try:
-                layers = json.loads(manifest.read_bytes())["layers"]
+                layers = json.loads(_read_small(manifest))["layers"]
                 digest = next(layer["digest"] for layer in layers
                               if layer.get("mediaType") == _OLLAMA_MODEL_LAYER)
                 digest_hex = digest.removeprefix("sha256:")
-            except (OSError, ValueError, LookupError, TypeError, AttributeError, StopIteration):
+                if not _SHA256.fullmatch(digest_hex):
+                    continue  # a digest is a file name below: no "../" from a manifest
+            except (ValueError, LookupError, TypeError, AttributeError, StopIteration,
+                    RecursionError):
                 continue  # not a manifest, or no model in it (vision projectors are other layers)
             blob = root / "blobs" / f"sha256-{digest_hex}"
             if not blob.exists() and (root / "blobs" / f"sha256:{digest_hex}").exists():
@@ -215,7 +224,7 @@ def find_ollama(roots: Iterable[Path]) -> list[FoundModel]:
             name = _ollama_name(host, namespace, model, tag)
             entry = _model(blob, "ollama", name, blob.name, sha256=digest_hex)
             if entry and entry.error:  # the blob's name means nothing to the user
-                readable = entry.error.replace(blob.name, f"Ollama's file for {name}")
+                readable = entry.error.replace(display_name(blob), f"Ollama's file for {name}")
                 entry = replace(entry, error=readable)
             found.append(entry)
     return _unique(found)
@@ -251,8 +260,9 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
     info, error = None, None
     missing = [p for p in parts if not p.is_file()]
     if split and missing:
-        error = (f"{split[1]} is split into {len(parts)} files and {missing[0].name} is missing. "
-                 "An interrupted download? Download it again.")
+        error = (f"{display_text(split[1])} is split into {len(parts)} files and "
+                 f"{display_name(missing[0])} is missing. An interrupted download? "
+                 "Download it again.")
     else:
         headers = [_read_header(p) for p in parts]
         error = next((h for h in headers if isinstance(h, str)), None)
@@ -262,9 +272,9 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
                 return None  # a projector, or a tokenizer-only file (llama.cpp's ggml-vocab-*)
     # The name the user chose the file by: Ollama's tag, else the file name, which carries the
     # size and quantization ("Qwen3-8B-Q4_K_M"); general.name is often a training-run label.
-    display_name = repo if source == "ollama" else (split[1] if split else path.stem)
+    shown = repo if source == "ollama" else (split[1] if split else path.stem)
     return FoundModel(
-        path=path, source=source, display_name=display_name, repo=repo, filename=filename,
+        path=path, source=source, display_name=display_text(shown), repo=repo, filename=filename,
         size=sum(_size(p) for p in parts), parts=len(parts), sha256=sha256,
         downloaded_by_hearth=source == "hearth", info=info, error=error,
     )
@@ -273,10 +283,10 @@ def _model(path: Path, source: str, repo: str | None, filename: str, *,
 def _read_header(path: Path) -> GGUFInfo | str:
     """check_gguf's info, or its message for the user."""
     try:
-        stat = path.stat()
+        st = path.stat()
     except OSError:
-        return f"{path.name}: no such file."
-    return _read_header_cached(str(path), stat.st_size, stat.st_mtime_ns)
+        return f"{display_name(path)}: no such file."
+    return _read_header_cached(str(path), st.st_size, st.st_mtime_ns)
 
 
 @lru_cache(maxsize=1024)
@@ -286,8 +296,11 @@ def _read_header_cached(path: str, size: int, mtime_ns: int) -> GGUFInfo | str:
         return check_gguf(path)
     except ModelFileError as exc:
         return str(exc)
-    except OSError as exc:  # e.g. permission denied: check_gguf does not catch open() errors
-        return f"{Path(path).name} cannot be read ({exc.strerror})."
+    except OSError as exc:
+        return f"{display_name(path)} cannot be read ({exc.strerror or exc})."
+    except Exception:  # noqa: BLE001 - a bug in Hearth must not hide every other model
+        log.exception("reading the header of %r", path)
+        return f"{display_name(path)} could not be read: Hearth met an error in its header."
 
 
 def _unique(models: Iterable[FoundModel | None]) -> list[FoundModel]:
@@ -323,6 +336,23 @@ def _gguf_files(root: Path) -> Iterator[Path]:
                 yield from walk(entry.path, depth + 1)
 
     yield from walk(str(root), 0)
+
+
+def _read_small(path: Path) -> bytes:
+    """A small regular file's bytes; b"" for anything else (missing, a folder, a FIFO that
+    would block the scan forever, a file far too large to be a manifest or a setting)."""
+    try:
+        with open(path, "rb", opener=_open_nonblocking) as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_CONFIG_BYTES:
+                return b""
+            return fh.read(_MAX_CONFIG_BYTES)
+    except OSError:
+        return b""
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _is(check) -> bool:
