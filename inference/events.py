@@ -23,6 +23,14 @@ class AnswerDelta:
 
 
 @dataclass(frozen=True)
+class PreambleDelta:
+    """Text the model writes for the user beside its tool calls (harmony `commentary` with no
+    recipient): "Let me look that up." Not part of the final answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ToolCall:
     """A complete call the model addressed to a tool, as its harmony header said it.
 
@@ -83,4 +91,4 @@ class Done:
         return self.stats.finish_reason
 
 
-Event = Union[ReasoningDelta, AnswerDelta, ToolCall, Done]
+Event = Union[ReasoningDelta, AnswerDelta, PreambleDelta, ToolCall, Done]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .events import AnswerDelta, Event, ReasoningDelta, ToolCall
+from .events import AnswerDelta, Event, PreambleDelta, ReasoningDelta, ToolCall
 
 # A header longer than this, or one holding a newline, is not a header: the model skipped the
 # harmony framing and is simply answering. Real headers are short ("assistant to=functions.x"),
@@ -129,6 +129,8 @@ class HarmonyParser:
                                   constrained=constrained)
         elif channel == "analysis":
             kind = "reasoning"
+        elif channel == "commentary":
+            kind = "preamble"  # for the user, beside the calls that follow
         else:
             # final, a commentary preamble (meant for the user), or a model that named no channel
             kind = "answer"
@@ -145,6 +147,8 @@ class HarmonyParser:
         if self._kind == "tool":
             self._tool_args.append(text)
             return []
+        if self._kind == "preamble":
+            return [PreambleDelta(text)]
         return [AnswerDelta(text)]
 
     def _close_body(self) -> list[Event]:

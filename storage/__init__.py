@@ -18,10 +18,28 @@ This package never imports Qt, ``app`` or ``inference``.
 
 from .clock import utc_now
 from .conversations import DEFAULT_TITLE, Conversation, Conversations
-from .db import (DATA_DIR_ENV, DATABASE_FILENAME, Store, database_path, default_data_dir,
-                 move_data_dir)
-from .messages import CURRENT_LEAF, INTERRUPTED_ERROR, ROLES, STATUSES, Message, Messages
-from .migrations import SchemaTooNewError, apply_migrations, latest_version, schema_version
+from .db import (
+                 DATA_DIR_ENV,
+                 DATABASE_FILENAME,
+                 Store,
+                 database_path,
+                 default_data_dir,
+                 move_data_dir,
+)
+from .messages import (
+                 CURRENT_LEAF,
+                 INTERRUPTED_ERROR,
+                 ROLES,
+                 STATUSES,
+                 Message,
+                 Messages,
+)
+from .migrations import (
+                 SchemaTooNewError,
+                 apply_migrations,
+                 latest_version,
+                 schema_version,
+)
 from .model_files import HashCancelled, ModelFiles, sha256_file
 from .search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit, match_expression
 from .settings import Settings

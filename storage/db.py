@@ -26,6 +26,7 @@ from .model_files import ModelFiles
 from .prompts import Prompts
 from .search import SearchHit, search
 from .settings import Settings
+from .tool_calls import ToolCalls
 
 APP_NAME = "Hearth"
 DATA_DIR_ENV = "HEARTH_DATA_DIR"
@@ -100,7 +101,7 @@ class Store:
 
     Table families hang off it: ``store.conversations``, ``store.messages``,
     ``store.settings``, ``store.model_files``, ``store.prompts``,
-    ``store.documents``; plus ``store.search(...)`` and
+    ``store.documents``, ``store.tool_calls``; plus ``store.search(...)`` and
     ``store.transaction()``.  ``store.db`` is the underlying
     ``sqlite_utils.Database`` for anything else.
     """
@@ -135,6 +136,7 @@ class Store:
         self.model_files = ModelFiles(self)
         self.prompts = Prompts(self)
         self.documents = Documents(self)
+        self.tool_calls = ToolCalls(self)
 
     @property
     def conn(self) -> sqlite3.Connection:

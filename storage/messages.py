@@ -8,13 +8,13 @@ soft (``deleted_at``) so it can be undone; :meth:`Messages.purge_deleted` remove
 
 from __future__ import annotations
 
-from common.values import EFFORTS
-
 import enum
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+
+from common.values import EFFORTS
 
 from .clock import utc_now
 from .tree import current_leaf, newest_leaf, require_visible, set_leaf, shown_branch_cte

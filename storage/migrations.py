@@ -21,13 +21,13 @@ The migrations themselves live in :mod:`storage.schema`.
 
 from __future__ import annotations
 
-from common.errors import UserError
-
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
+
+from common.errors import UserError
 
 MigrationFn = Callable[[Database], None]
 

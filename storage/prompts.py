@@ -3,12 +3,12 @@ prompts (text for the composer). Each save keeps the earlier state as a version.
 
 from __future__ import annotations
 
-from common.errors import UserError
-from common.values import EFFORTS
-
 import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+
+from common.errors import UserError
+from common.values import EFFORTS
 
 from .clock import utc_now
 

@@ -281,3 +281,36 @@ def document_library(db: Database) -> None:
         CREATE INDEX message_documents_by_document ON message_documents (document_id);
         """,
     )
+
+
+@migration(9)
+def tool_calls(db: Database) -> None:
+    # A gpt-oss answer can call tools several times before it answers: each call and its
+    # result belong to the answer, in order, written as the turn goes, so a crash mid-loop
+    # loses nothing and "Re-run exactly" can replay the stored results.
+    execute_script(
+        db,
+        """
+        CREATE TABLE tool_calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+            message_id INTEGER NOT NULL           -- the answer that made the call:
+                REFERENCES messages (id) ON DELETE CASCADE, -- goes with it
+            seq INTEGER NOT NULL,                 -- 0-based order within the answer
+            recipient TEXT NOT NULL,              -- functions.NAME | python | browser.search …
+            arguments TEXT NOT NULL,              -- exactly as the model wrote them
+            channel TEXT NOT NULL,                -- harmony channel: commentary | analysis
+            content_type TEXT NOT NULL DEFAULT '', -- json | code | '' (the header's)
+            constrained INTEGER NOT NULL DEFAULT 0, -- written with <|constrain|>
+            call_id TEXT NOT NULL,                -- pairs the call with its result
+            reasoning TEXT NOT NULL DEFAULT '',   -- the model's reasoning just before the call
+            preamble TEXT NOT NULL DEFAULT '',    -- commentary text beside the call, for the user
+            status TEXT NOT NULL,                 -- pending|running|done|error|denied|cancelled|replayed
+            result TEXT,                          -- what the model read back (cut to the limit)
+            error TEXT,                           -- why it failed; the model read it as the result
+            pages TEXT NOT NULL DEFAULT '[]',     -- JSON list: addresses the tool opened
+            started_at TEXT,                      -- UTC ISO-8601
+            duration_s REAL,                      -- seconds the tool ran (approval wait excluded)
+            UNIQUE (message_id, seq)
+        );
+        """,
+    )

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from inference.events import AnswerDelta, ReasoningDelta, ToolCall
+from inference.events import AnswerDelta, PreambleDelta, ReasoningDelta, ToolCall
 from inference.harmony import HarmonyParser, ThinkTagParser, parser_for
 
 S = "special"
@@ -23,7 +23,7 @@ def merge(events):
     """Adjacent deltas of one kind joined: what a reader of the stream sees."""
     out = []
     for e in events:
-        if out and type(e) is type(out[-1]) and isinstance(e, (AnswerDelta, ReasoningDelta)):
+        if out and type(e) is type(out[-1]) and isinstance(e, (AnswerDelta, PreambleDelta, ReasoningDelta)):
             out[-1] = type(e)(out[-1].text + e.text)
         else:
             out.append(e)

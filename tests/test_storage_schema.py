@@ -30,6 +30,9 @@ EXPECTED_COLUMNS = {
     "prompts": ["id", "name", "kind", "body", "tags", "favourite", "effort", "temperature",
                 "n_ctx", "created_at", "updated_at"],
     "prompt_versions": ["id", "prompt_id", "snapshot", "created_at"],
+    "tool_calls": ["id", "message_id", "seq", "recipient", "arguments", "channel", "content_type",
+                   "constrained", "call_id", "reasoning", "preamble", "status", "result", "error",
+                   "pages", "started_at", "duration_s"],
 }
 
 
@@ -43,8 +46,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 8
-        assert store.schema_version == 8
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 9
+        assert store.schema_version == 9
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -276,7 +279,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=8" in repr(store)
+    assert "schema_version=9" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

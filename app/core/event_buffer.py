@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from inference.events import AnswerDelta, Event, ReasoningDelta
+from inference.events import AnswerDelta, Event, PreambleDelta, ReasoningDelta
 
 
 class EventBuffer:
@@ -19,7 +19,7 @@ class EventBuffer:
     def push(self, event: Event) -> None:
         with self._lock:
             last = self._events[-1] if self._events else None
-            if isinstance(event, (AnswerDelta, ReasoningDelta)) and type(last) is type(event):
+            if isinstance(event, (AnswerDelta, PreambleDelta, ReasoningDelta)) and type(last) is type(event):
                 self._events[-1] = type(event)(last.text + event.text)
             else:
                 self._events.append(event)

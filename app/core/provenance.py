@@ -41,7 +41,10 @@ class Provenance:
     finish_reason: str = "stop"  # stop | length | cancelled | error
     reasoning_s: float | None = None  # "Thought for 12 s"
     reasoning_tokens: int | None = None
-    tool_calls: tuple = ()
+    # Tools the answer was offered (name, namespace, description, parameters): a replay declares
+    # them again exactly; its calls are answered from the stored results (storage/tool_calls).
+    tools: tuple = ()
+    citations: tuple = ()  # passages tools returned, citable as [n] like the plan's
     # -- what happened to it later ---------------------------------------------------------------
     continued: bool = False  # grown by Continue: two generations, so never replayed exactly
     rerun_of: int | None = None  # the answer this one replays
@@ -98,8 +101,9 @@ class Provenance:
             if f.name not in data:
                 continue
             value, default = data[f.name], defaults[f.name]
-            if f.name == "tool_calls":
-                kept[f.name] = tuple(value) if isinstance(value, list) else ()
+            if f.name in ("tools", "citations"):
+                kept[f.name] = tuple(v for v in value if isinstance(v, dict)) \
+                    if isinstance(value, list) else ()
             elif _same_kind(value, default, f.name):
                 kept[f.name] = value
         return cls(**kept)

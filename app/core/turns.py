@@ -18,6 +18,15 @@ from typing import Callable
 
 from app.core import documents
 from app.core.provenance import Provenance
+from app.core.tool_loop import Approvals, Toolbox
+from app.core.tool_steps import (
+    Step,
+    ToolSteps,
+    merge_stats,
+    recorded_toolbox,
+    spec_record,
+)
+from app.core.tools.base import ToolContext
 from common.errors import UserError
 from common.values import DEFAULT_EFFORT
 from inference.context import fit_prompt
@@ -78,7 +87,6 @@ class TurnResult:
 class _Progress:
     answer: list = field(default_factory=list)
     reasoning: list = field(default_factory=list)
-    tool_calls: list = field(default_factory=list)
     reasoning_started: float | None = None
     reasoning_s: float | None = None
 
@@ -92,8 +100,6 @@ class _Progress:
             if self.reasoning_started is not None and self.reasoning_s is None:
                 self.reasoning_s = now - self.reasoning_started
             self.answer.append(event.text)
-        elif isinstance(event, ToolCall):
-            self.tool_calls.append({"name": event.name, "arguments": event.arguments})
 
     def finish_reasoning(self) -> None:
         if self.reasoning_started is not None and self.reasoning_s is None:
@@ -101,14 +107,28 @@ class _Progress:
 
 
 def history_for(store: Store, conversation_id: int, before_id: int) -> list[dict]:
-    """The shown branch up to `before_id`, as the model should see it: final answers only
-    (earlier reasoning is dropped, as harmony requires), empty ones skipped."""
+    """The shown branch up to `before_id`, as the model should see it: questions, the tool calls
+    answers made with their results, and final answers — earlier reasoning dropped, as harmony
+    requires; empty answers skipped."""
+    thread = store.messages.thread(conversation_id)
+    calls = store.tool_calls.for_messages([m.id for m in thread if m.role == "assistant"])
     history = []
-    for m in store.messages.thread(conversation_id):
+    for m in thread:
         if m.id == before_id:
             break
-        if m.role in ("user", "assistant") and m.content:
-            history.append({"role": m.role, "content": m.content})
+        if m.role == "user" and m.content:
+            history.append({"role": "user", "content": m.content})
+        elif m.role == "assistant":
+            for c in calls.get(m.id, ()):
+                if not c.finished:  # cut off by a crash before its result existed
+                    continue
+                call = ToolCall(c.recipient, c.arguments, c.channel, c.content_type,
+                                c.constrained, c.call_id)
+                history += [{"role": "assistant", "content": c.preamble, "tool_calls": [call]},
+                            {"role": "tool", "tool_call_id": c.call_id, "name": c.recipient,
+                             "content": c.text_for_model}]
+            if m.content:
+                history.append({"role": "assistant", "content": m.content})
     return history
 
 
@@ -161,7 +181,9 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
              on_event: Callable[[Event], None] | None = None,
              on_saved: Callable[[int, int], None] | None = None,
              on_plan: Callable[[dict], None] | None = None,
-             model_sha256: str | None = None) -> TurnResult:
+             model_sha256: str | None = None,
+             toolbox: Toolbox | None = None,
+             approvals: Approvals | None = None) -> TurnResult:
     """Run one turn to its end. Raises UserError only when the turn cannot start (its rows do
     not exist yet); after that it never raises for the model's or the user's troubles: the
     partial answer is kept, and the result (and the saved row) says what happened.
@@ -169,6 +191,10 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
     `on_saved(user_message_id, assistant_message_id)` runs once both rows exist;
     `on_plan(plan)` once the conversation's documents are planned into the prompt (before
     the first token), with what goes in whole, which passages, and what was left out.
+
+    `toolbox`: the tools offered (gpt-oss only). A call stops generation at `<|call|>`; the
+    call is answered (app/core/tool_loop.py), stored with its result, and the model goes on
+    until it answers, is stopped, or reaches the toolbox's step limit.
     """
     sampling = request.sampling.with_seed()  # a concrete seed, saved, so a turn can be repeated
     now = request.now or _dt.datetime.now()
@@ -192,7 +218,6 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
             record = replace(made.with_stats(stats), reasoning_s=progress.reasoning_s)
         else:
             record = _grown(made, stats, progress.reasoning_s)
-        record = replace(record, tool_calls=made.tool_calls + tuple(progress.tool_calls))
         if final_status != "streaming" and progress.reasoning:  # "Thought for 12 s · 340 tokens"
             record = replace(record, reasoning_tokens=len(engine.tokenize(
                 "".join(progress.reasoning), special=False, add_bos=False)))
@@ -210,8 +235,16 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         if continuing is not None:
             history.append({"role": "assistant", "content": continuing.content})
 
+        offered = toolbox if toolbox and engine.template.is_harmony else None
+        if request.rerun_of is not None:  # the original's tools, declared exactly as they were
+            original = store.messages.get(request.rerun_of)
+            recorded = Provenance.from_json(original.stats).tools if original else ()
+            offered = recorded_toolbox(recorded) if recorded and engine.template.is_harmony else None
+        tool_options = offered.render_options() if offered else {}
+
         def render(msgs):
-            return engine.render(msgs, request.effort, now=now, continue_final=continuing is not None)
+            return engine.render(msgs, request.effort, now=now,
+                                 continue_final=continuing is not None, **tool_options)
 
         prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         if continuing is None and history and history[-1]["role"] == "user":
@@ -229,18 +262,43 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         if continuing is None:
             made = replace(made, prompt_sha256=hashlib.sha256(prompt.text.encode()).hexdigest(),
                            prompt_date=now.isoformat(timespec="seconds"),
-                           dropped_messages=prompt.dropped)
-        for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel,
-                                        reuse_limit=request.reuse_limit):
-            if isinstance(event, Done):
-                stats = event.stats
+                           dropped_messages=prompt.dropped,
+                           tools=tuple(spec_record(t) for t in offered.specs) if offered else ())
+        steps = ToolSteps(store, answer.id, offered or Toolbox(), approvals or Approvals(),
+                          ToolContext(request.conversation_id, store.path.parent,
+                                      cancel or threading.Event(), store=store,
+                                      citations=list((made.documents or {}).get("passages", []))),
+                          replayed=store.tool_calls.for_message(request.rerun_of)
+                          if request.rerun_of is not None else [], on_event=on_event)
+        reuse_limit = request.reuse_limit
+        while True:
+            step = Step()
+            for event in engine.chat_tokens(prompt.tokens, prompt.text, sampling, cancel,
+                                            reuse_limit=reuse_limit):
+                if isinstance(event, Done):
+                    stats = merge_stats(stats, event.stats, first=not steps.count)
+                    break
+                progress.on(event)
+                step.on(event)
+                if on_event:
+                    on_event(event)
+                if time.monotonic() - last_save >= SAVE_INTERVAL_S:
+                    save("streaming")
+                    last_save = time.monotonic()
+            if step.call is None or stats.finish_reason != "stop" or continuing is not None:
                 break
-            progress.on(event)
-            if on_event:
-                on_event(event)
-            if time.monotonic() - last_save >= SAVE_INTERVAL_S:
-                save("streaming")
-                last_save = time.monotonic()
+            history += steps.answer(step)  # the call and its result, as harmony renders them
+            made = replace(made, citations=tuple(steps.context.citations))
+            if steps.context.cancel.is_set():
+                stats.finish_reason = "cancelled"
+                break
+            if steps.exhausted:
+                break
+            reuse_limit = None
+            # Each step samples with a seed of its own (derived, so a replay repeats it): the
+            # same seed again would replay the same random stream at every step.
+            sampling = replace(sampling, seed=(sampling.seed + 1) % 2**31)
+            prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         status = "cancelled" if stats.finish_reason == "cancelled" else "complete"
     except UserError as exc:  # the prompt does not fit, the template refused, ...
         error = str(exc)

@@ -13,10 +13,10 @@ import os
 import zipfile
 from pathlib import Path
 
-from .read_text import not_readable
-from .sections import SectionBuilder
 from common.units import format_bytes
 
+from .read_text import not_readable
+from .sections import SectionBuilder
 from .units import DocumentError, Extracted
 
 MAX_UNCOMPRESSED_BYTES = 500_000_000

@@ -8,11 +8,11 @@ model say "report.pdf, p. 12" without the chunker having to parse anything back.
 
 from __future__ import annotations
 
-from common.errors import UserError
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from common.errors import UserError
 
 KINDS = ("pdf", "docx", "html", "markdown", "text", "code", "csv")
 SECTION_SEPARATOR = " › "

@@ -71,6 +71,12 @@ class ToolContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     timeout_s: float = 60.0
     store: Any = None  # the calling thread's storage.Store, for tools that read the library
+    # The turn's citable passages so far (the document plan's, earlier tools'): a tool that
+    # returns citations numbers them after these, so [n] stays unique within the answer.
+    citations: list[dict] = field(default_factory=list)
+
+    def next_citation_key(self) -> int:
+        return max((int(c.get("key", 0)) for c in self.citations), default=0) + 1
 
 
 class Tool(Protocol):
