@@ -14,7 +14,7 @@ from fixtures import hostile_files as hostile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import prompt_library as pl
+from app.core import prompt_library as pl
 from storage import prompt_files
 
 
@@ -37,7 +37,7 @@ def refused(store, source) -> str:
 
 def import_in_child(source) -> tuple[int, str]:
     """`hearth prompts import source` in a capped child: exit status and its stderr."""
-    code = f"import sys; from app.cli import main; sys.exit(main(['prompts', 'import', {str(source)!r}]))"
+    code = f"import sys; from app.cli.main import main; sys.exit(main(['prompts', 'import', {str(source)!r}]))"
     result = hostile.run_limited(code)
     return result.returncode, result.stderr.strip()
 
