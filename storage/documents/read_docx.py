@@ -307,4 +307,4 @@ def read_docx(path: Path, name: str) -> Extracted:
     return Extracted(tuple(units), title, "docx")
 
 
-__all__ = ["DocumentError", "read_docx"]
+__all__ = ["read_docx"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from common.units import format_bytes
 
+from .read_text import not_readable
 from .units import DocumentError
 
 MAX_UNCOMPRESSED_BYTES = 500_000_000
@@ -88,8 +89,6 @@ def open_archive(path: Path, name: str, main_part: str) -> zipfile.ZipFile:
 
 
 def _check_declared(archive: zipfile.ZipFile, path: Path, name: str, main_part: str) -> None:
-    from .read_text import not_readable
-
     entries = archive.infolist()
     if main_part not in archive.NameToInfo:
         raise not_readable(name)
