@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from common.text import display_name
 from common.units import estimate_tokens
 from inference.documents_plan import (
     ContextPlan,
@@ -76,7 +77,7 @@ def ingest(store: Store, path: str | os.PathLike[str], *, name: str | None = Non
     cancelling raises :class:`storage.HashCancelled`.
     """
     path = Path(path)
-    name = name or path.name
+    name = display_name(name or path)  # any bytes a file name holds, safe to show and store
     size = check_size(path, name)
     try:
         digest = sha256_file(path, progress=progress, cancel=cancel)

@@ -15,7 +15,8 @@ import yaml
 
 from common.errors import UserError
 from storage import Store
-from storage.prompts import Prompt, PromptError, validate
+from storage.prompt_files import PromptImportError, parse_markdown, read_library
+from storage.prompts import Prompt, PromptError
 
 BUILTINS = ("date", "clipboard", "selection")
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*(?::([^{}]*))?\}\}")
@@ -25,10 +26,6 @@ _VALUES_PREFIX = "preset_values:"  # a conversation's answers to its preset's va
 
 class PromptVariableError(UserError, ValueError):
     """A variable without a value, an unknown one, or a choice not offered; for the user."""
-
-
-class PromptImportError(UserError, ValueError):
-    """An import file that cannot be read as prompts; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -162,28 +159,6 @@ def ensure_starters(store: Store) -> int:
     return added
 
 
-def parse_markdown(text: str, source: str = "") -> dict:
-    """A prompt from Markdown with YAML front matter (name, kind, tags, favourite, effort,
-    temperature, n_ctx); the body is the rest."""
-    if not text.startswith("---"):
-        raise PromptImportError(f"{source}: no front matter (a '---' block with at least a name).")
-    parts = text.split("\n---", 1)
-    if len(parts) != 2:
-        raise PromptImportError(f"{source}: the front matter is not closed with '---'.")
-    try:
-        meta = yaml.safe_load(parts[0].lstrip("-\n")) or {}
-    except yaml.YAMLError as exc:
-        raise PromptImportError(f"{source}: the front matter is not valid YAML ({exc}).") from exc
-    if not isinstance(meta, dict):
-        raise PromptImportError(f"{source}: the front matter must be 'key: value' lines.")
-    body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
-    fields = {**meta, "body": body.strip("\n") + "\n" if body.strip() else ""}
-    try:
-        return validate(fields)
-    except PromptError as exc:
-        raise PromptImportError(f"{source}: {exc}") from exc
-
-
 def to_markdown(prompt: Prompt) -> str:
     meta = {k: v for k, v in prompt.fields().items() if k != "body" and v not in (None, [], False)}
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False).strip()
@@ -208,32 +183,7 @@ def import_library(store: Store, source: Path) -> tuple[int, int]:
     """Read prompts from a JSON file or a folder of Markdown files. All are checked before any
     is written; a prompt with a known name is updated (its old text kept as a version).
     Returns (added, updated)."""
-    if source.is_dir():
-        files = sorted(source.glob("*.md"))
-        if not files:
-            raise PromptImportError(f"{source} holds no .md files.")
-        incoming = [parse_markdown(f.read_text(encoding="utf-8"), f.name) for f in files]
-    else:
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PromptImportError(f"{source.name} is not a prompt library file ({exc}).") from exc
-        if not isinstance(data, dict) or data.get("format") != "hearth.prompts":
-            raise PromptImportError(f"{source.name} is not a Hearth prompt library "
-                                    "(expected \"format\": \"hearth.prompts\").")
-        if data.get("version") != 1 or not isinstance(data.get("prompts"), list):
-            raise PromptImportError(f"{source.name}: unsupported version or no prompt list.")
-        incoming = []
-        for i, item in enumerate(data["prompts"], 1):
-            if not isinstance(item, dict):
-                raise PromptImportError(f"{source.name}: prompt {i} is not an object.")
-            try:
-                incoming.append(validate(item))
-            except PromptError as exc:
-                raise PromptImportError(f"{source.name}: prompt {i}: {exc}") from exc
-    names = [f["name"].lower() for f in incoming]
-    if len(set(names)) != len(names):
-        raise PromptImportError(f"{source.name}: two prompts have the same name.")
+    incoming = read_library(source)  # every file read and checked first (storage/prompt_files)
     added = updated = 0
     with store.transaction():
         for fields in incoming:

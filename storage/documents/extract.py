@@ -6,8 +6,9 @@ message the GUI shows as is; a parser crashing on a malformed file is logged (wi
 traceback, in case it is our bug) and reported as a damaged file.  Slow for big files:
 call it off the GUI thread.
 
-The format readers are imported when first needed: PDFium, python-docx and lxml take a
-while to load, and the app should start without them.
+The format readers are imported when first needed: PDFium and lxml take a while to
+load, and the app should start without them.  File names may hold any bytes: every
+message shows them through :func:`common.text.display_name`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import stat
 from pathlib import Path
 
+from common.text import display_name
 from common.units import format_bytes
 
 from .units import DocumentError, Extracted
@@ -52,7 +54,7 @@ def check_size(path: str | os.PathLike[str], name: str | None = None) -> int:
     """The file's size in bytes; DocumentError if it is missing, not a file, or over
     :data:`MAX_FILE_BYTES`.  Cheap: ``os.stat`` only, so call it before hashing."""
     path = Path(path)
-    name = name or path.name
+    name = display_name(name or path)
     try:
         st = os.stat(path)
     except FileNotFoundError as exc:
@@ -86,9 +88,10 @@ def detect_kind(path: Path, head: bytes) -> str | None:
 
 
 def extract(path: str | os.PathLike[str], *, name: str | None = None) -> Extracted:
-    """Read the file at ``path``; ``name`` (default: its file name) is what messages say."""
+    """Read the file at ``path``; ``name`` (default: its file name) is what messages say,
+    made safe to show (:func:`common.text.display_name`) whatever bytes it holds."""
     path = Path(path)
-    name = name or path.name
+    name = display_name(name or path)
     check_size(path, name)
     try:
         with open(path, "rb") as f:
@@ -111,7 +114,7 @@ def extract(path: str | os.PathLike[str], *, name: str | None = None) -> Extract
         raise DocumentError(f"{name} is too large to read with the memory available.") \
             from exc
     except Exception as exc:  # a parser choking on a malformed file
-        log.warning("extracting %s failed", path, exc_info=True)
+        log.warning("extracting %r failed", str(path), exc_info=True)  # repr: any bytes
         raise DocumentError(f"{name} could not be read; it looks damaged.") from exc
     if not any(unit.text.strip() for unit in extracted.units):
         raise DocumentError(f"{name} contains no text.")

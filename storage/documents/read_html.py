@@ -1,15 +1,20 @@
 """HTML: the visible text as light Markdown, one unit per heading (h1–h6) section.
 
-lxml's HTML parser (libxml2; BSD) copes with real-world tag soup and is already present
-for python-docx.  Scripts, styles, navigation, forms and hidden elements are dropped;
-the walk is iterative (``iterwalk``), so absurdly deep nesting cannot overflow the
-stack.
+lxml's HTML parser (libxml2; BSD) copes with real-world tag soup.  Scripts, styles,
+navigation, forms and hidden elements are dropped; the walk is iterative (``iterwalk``),
+so absurdly deep nesting cannot overflow the stack.
+
+libxml2 builds at most 2,048 levels of elements (with ``huge_tree``) and stops reading
+at the first deeper one, dropping the rest of the page, deep or not.  Such a page is read
+again by :func:`_flat_lines`, which builds no tree and so has no depth: its text comes
+out as plain lines, without headings, and the user is told so.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from html import unescape
 
 from .read_text import decode_text
 from .sections import SectionBuilder
@@ -39,10 +44,12 @@ def read_html(data: bytes, name: str) -> Extracted:
     # huge_tree: libxml2 otherwise drops whatever is nested deeper than 256 elements
     # (2,048 with it: deeper than that is no page a person reads, but say so).
     parser = html.HTMLParser(huge_tree=True)
-    root = html.document_fromstring(text, parser=parser)
-    warnings = ()
+    try:
+        root = html.document_fromstring(text, parser=parser)
+    except etree.ParserError as exc:  # "Document is empty": markup alone, such as "<!"
+        raise DocumentError(f"{name} contains no text.") from exc
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
-        warnings = ("Parts of the page nested too deeply to read were left out.",)
+        return _read_flat(text, name)
     title_element = root.find(".//title")
     title = " ".join(title_element.text_content().split()) if title_element is not None else ""
     walker = _Walker()
@@ -61,8 +68,62 @@ def read_html(data: bytes, name: str) -> Extracted:
                 walker.end(tag.lower())
             walker.text(element.tail)
     units = walker.finish()
-    return Extracted(tuple(units), title or walker.sections.first_heading, "html",
-                     warnings=warnings)
+    return Extracted(tuple(units), title or walker.sections.first_heading, "html")
+
+
+NESTED_TOO_DEEPLY = ("The page is nested too deeply to keep its layout; its text was read "
+                     "as plain lines, without headings or tables.")
+
+
+def _read_flat(text: str, name: str) -> Extracted:
+    sections = SectionBuilder()
+    for line in _flat_lines(text):
+        sections.line(line)
+    units = sections.finish()
+    if not units:
+        raise DocumentError(f"{name} contains no text.")
+    return Extracted(tuple(units), None, "html", warnings=(NESTED_TOO_DEEPLY,))
+
+
+# The flat reading: what is not text goes, tags break lines or vanish.  Each step is one
+# regular-expression pass or a find() loop, linear in the page: no nesting is tracked.
+_NOT_TEXT = re.compile(r"<(script|style|template|svg)[\s/>]", re.IGNORECASE)
+_BREAKING_TAG = re.compile(r"</?(?:%s|br|li|tr)(?:[\s/][^<>]*)?>" % "|".join(
+    sorted(_BLOCKS | set(_HEADINGS))), re.IGNORECASE)
+_CELL_TAG = re.compile(r"</?t[dh](?:[\s/][^<>]*)?>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[a-zA-Z/!?][^<>]*>")
+
+
+def _flat_lines(text: str) -> list[str]:
+    text = _drop_elements(_drop_comments(text))
+    text = _BREAKING_TAG.sub("\n", text)
+    text = _CELL_TAG.sub(" ", text)
+    text = unescape(_ANY_TAG.sub("", text))
+    return [" ".join(line.split()) for line in text.split("\n") if line.strip()]
+
+
+def _drop_comments(text: str) -> str:
+    """Without ``<!-- ... -->``; an unclosed comment runs to the end, as in a browser."""
+    kept, at = [], 0
+    while (start := text.find("<!--", at)) >= 0:
+        kept.append(text[at:start])
+        close = text.find("-->", start + 4)
+        at = close + 3 if close >= 0 else len(text)
+    kept.append(text[at:])
+    return " ".join(kept)
+
+
+def _drop_elements(text: str) -> str:
+    """Without the elements of :data:`_NOT_TEXT`, each up to its end tag (the rest of the
+    page when there is none, as a browser reads an unclosed script)."""
+    kept, at = [], 0
+    while (opening := _NOT_TEXT.search(text, at)) is not None:
+        kept.append(text[at:opening.start()])
+        close = re.compile(rf"</{opening.group(1)}\s*>", re.IGNORECASE).search(text,
+                                                                                 opening.end())
+        at = close.end() if close else len(text)
+    kept.append(text[at:])
+    return " ".join(kept)
 
 
 def _decode(data: bytes, name: str) -> str:

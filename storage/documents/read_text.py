@@ -29,6 +29,7 @@ _BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
 _NEVER_GUESS = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"]
 _CP1252_TOLERANCE = 0.15  # extra "chaos" (charset-normalizer's mess ratio) allowed
 _BINARY_PROBE = 65536  # bytes searched for a NUL
+_SNIFF_CHARS = 4096
 
 
 def not_readable(name: str) -> DocumentError:
@@ -88,23 +89,37 @@ def read_csv(data: bytes, name: str, *, tab_separated: bool) -> Extracted:
 
     Row numbers are a spreadsheet's (header = row 1), counted by record, so a quoted
     field spanning lines does not shift them; newlines inside a field become spaces.
+    A field may be as long as the file (the csv module's default limit is 128 kB).
     """
     text = decode_text(data, name)
     if tab_separated:
         dialect: type[csv.Dialect] | csv.Dialect = csv.excel_tab
     else:
-        try:
-            dialect = csv.Sniffer().sniff(text[:16384], delimiters=",;\t|")
+        try:  # the Sniffer's regular expressions are quadratic: a few lines suffice
+            dialect = csv.Sniffer().sniff(text[:_SNIFF_CHARS], delimiters=",;\t|")
         except csv.Error:  # one column, or too irregular to tell: the common case wins
             dialect = csv.excel
-    records = list(csv.reader(io.StringIO(text, newline=""), dialect))
-    if not records:
+    # Raised, never lowered: other threads may be reading a bigger file right now.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    header: list[str] | None = None
+    body: list[str] = []  # rows as lines, not lists of cells: a tenth of the memory
+    try:
+        for record in reader:
+            if header is None:
+                header = record
+            else:
+                body.append(_row(record))
+    except csv.Error as exc:
+        raise DocumentError(f"{name} is not a CSV file Hearth can read (line "
+                            f"{reader.line_num}: {exc}).") from exc
+    if header is None:
         return Extracted((), None, "csv")
-    header, body = _row(records[0]), [_row(r) for r in records[1:]]
     if not body:
-        return Extracted((Unit(header, Location(rows=(1, 1))),), None, "csv")
-    rule = "|" + " --- |" * max(1, len(records[0]))
-    unit = Unit("\n".join(body), Location(rows=(2, len(records))), header=f"{header}\n{rule}")
+        return Extracted((Unit(_row(header), Location(rows=(1, 1))),), None, "csv")
+    rule = "|" + " --- |" * max(1, len(header))
+    unit = Unit("\n".join(body), Location(rows=(2, len(body) + 1)),
+                header=f"{_row(header)}\n{rule}")
     return Extracted((unit,), None, "csv")
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from common.text import display_name
+
 from ..clock import utc_now
 from ..tree import shown_branch_cte
 from .chunk import Chunk, chunk
@@ -102,7 +104,9 @@ class Documents:
             chunks: Sequence[Chunk] | None = None) -> Document:
         """Store an extracted file and its chunks (default: ``chunk(extracted)``), or
         return the document already stored with this ``sha256`` (then nothing changes,
-        not even its name)."""
+        not even its name). ``name`` is stored as :func:`common.text.display_name` makes
+        it: valid text without control characters, whatever bytes the file name held."""
+        name = display_name(name)
         sha256 = sha256.lower()
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a hex sha256 digest: {sha256!r}")
