@@ -11,10 +11,12 @@ One watchdog thread serves every guarded call: it sleeps until the nearest deadl
 at cancel events and memory every POLL_S while a call runs. Arming costs an honest render
 (about a millisecond) a lock and a set insertion, and no system call.
 
-Safety of the asynchronous exception: the watchdog raises it at most once per guarded call,
-only while that call is registered, and under the lock that `disarm` takes to unregister
-it; `disarm` then withdraws it if it has not landed yet. `guarded` catches it around both the
-work and `disarm`, so it never surfaces in the caller once `guarded` returned.
+Safety of the asynchronous exception: the watchdog raises it only while the call is
+registered, under the lock that `disarm` takes to unregister it, and at most twice (the
+second a second later, should the first have been lost); `disarm` withdraws one that has
+not landed yet. `guarded` catches them around the work and each `disarm`, so neither ever
+surfaces in the caller once `guarded` returned. Code under a guard may also call
+`check_guard`, a cheap synchronous test of the same stop.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 POLL_S = 0.01  # how often the watchdog looks at cancel events and memory during a guarded call
+# A call still running this long after its stop was sent lost the exception (one that lands in
+# a `__del__` is printed and dropped): it is sent once more, the last time.
+REFIRE_S = 1.0
 
 _set_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
     ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
@@ -59,7 +64,8 @@ class Guard:
     memory_limit: int | None = None  # bytes the process may grow by
     tid: int = field(default_factory=threading.get_ident)
     reason: str | None = None  # why the watchdog stopped it
-    fired: bool = False  # the asynchronous exception was sent (at most once)
+    fired: int = 0  # asynchronous exceptions sent: at most two, REFIRE_S apart
+    fired_at: float = 0.0
     rss0: int | None = None  # memory in use at the watchdog's first look at this call
 
     def due(self, now: float) -> float:
@@ -70,8 +76,7 @@ class Guard:
 
 def check_guard(guard: Guard) -> None:
     """Raise the stop the watchdog decided on, synchronously: cheap enough for code under the
-    guard to call often, and a second way out should the asynchronous exception be lost (one
-    that lands in a `__del__` is printed and dropped)."""
+    guard to call often, and another way out should the asynchronous exception be lost."""
     if guard.reason is not None:
         raise _Interrupt
 
@@ -152,6 +157,12 @@ class _Watchdog:
         timeout = None
         for guard in self._guards:
             if guard.fired:
+                if guard.fired == 1 and now >= guard.fired_at + REFIRE_S:
+                    guard.fired = 2
+                    _set_async_exc(guard.tid, _Interrupt)
+                elif guard.fired == 1:
+                    wait = guard.fired_at + REFIRE_S - now
+                    timeout = wait if timeout is None else min(timeout, wait)
                 continue
             reason = None
             if now >= guard.deadline:
@@ -166,8 +177,9 @@ class _Watchdog:
                     reason = "memory"
             if reason is not None:
                 guard.reason = reason
-                guard.fired = True
+                guard.fired, guard.fired_at = 1, now
                 _set_async_exc(guard.tid, _Interrupt)
+                timeout = REFIRE_S if timeout is None else min(timeout, REFIRE_S)
                 continue
             wait = guard.due(now) - now
             timeout = wait if timeout is None else min(timeout, wait)
@@ -187,7 +199,12 @@ def guarded(work: Callable[[Guard], T], guard: Guard) -> T:
         finally:
             _watchdog.disarm(guard)
     except _Interrupt:
-        _watchdog.disarm(guard)  # again: the interrupt may have landed inside the first one
+        while True:  # the second, late one may land in the first disarm, or in this one
+            try:
+                _watchdog.disarm(guard)
+                break
+            except _Interrupt:
+                pass
         raise Stopped(guard.reason or "deadline") from None
 
 

@@ -276,6 +276,24 @@ def test_guarded_work_finishing_at_the_deadline_never_leaks_the_stop():
             pytest.fail(f"escaped after call {k}: {type(exc).__name__}")
 
 
+def test_a_stop_the_work_swallowed_is_sent_once_more():
+    """An asynchronous exception landing in a `__del__` is printed and dropped: the watchdog
+    sends a second one a second later, and no more."""
+    swallowed = []
+
+    def work(guard):
+        try:
+            while True:
+                pass
+        except BaseException as exc:  # noqa: BLE001 - what a __del__ does with it
+            swallowed.append(exc)
+        while True:
+            pass
+
+    box = finishes(lambda: interrupt.run_with_deadline(work, 0.05))
+    assert isinstance(box.get("error"), interrupt.Stopped) and len(swallowed) == 1
+
+
 # -- which template a model gets ------------------------------------------------------------------
 
 def test_a_template_that_does_not_compile_falls_back_to_chatml_with_the_reason():
