@@ -145,16 +145,25 @@ class ChatTemplate:
     eos_token: str = ""
     now: Callable[[], _dt.datetime] = field(default=_dt.datetime.now)
     budget_s: float = RENDER_BUDGET_S
+    lazy: bool = False  # compile at the first render, not now
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # one render at a time: the environment holds its limits
+        self._env = BoundedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, undefined=Undefined, filters={"tojson": _tojson},
+            globals={"raise_exception": _raise_exception, "strftime_now": _strftime_now(self.now)})
+        self._compiled = None
+        if not self.lazy:
+            self._compile()
+
+    def _compile(self):
+        if self._compiled is not None:
+            return self._compiled
         if len(self.source) > MAX_TEMPLATE_CHARS:
             raise TemplateLimitError(
                 f"The model's chat template is {len(self.source):,} characters long; more than "
                 f"{MAX_TEMPLATE_CHARS:,} is not a chat template.")
-        self._lock = threading.Lock()  # one render at a time: the environment holds its limits
-        env = self._env = BoundedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, undefined=Undefined, filters={"tojson": _tojson},
-            globals={"raise_exception": _raise_exception, "strftime_now": _strftime_now(self.now)})
+        env = self._env
 
         def compile_(limits: Limits):
             env.activate(limits)  # filters with constant arguments run at compile time
@@ -163,11 +172,12 @@ class ChatTemplate:
             finally:
                 env.activate(None)
 
-        self._template = _run(compile_, budget_s=COMPILE_BUDGET_S, cancel=None,
+        self._compiled = _run(compile_, budget_s=COMPILE_BUDGET_S, cancel=None,
                               max_chars=BASE_CHARS, memory_limit=MEMORY_BASE,
                               action="compiling",
                               failure="The model's chat template does not compile",
                               error=TemplateCompileError)
+        return self._compiled
 
     @property
     def is_harmony(self) -> bool:
@@ -201,7 +211,8 @@ class ChatTemplate:
             raise TemplateLimitError(f"This conversation holds values nested more than "
                                      f"{MAX_DEPTH} deep; it cannot be rendered.") from None
         with self._lock:
-            text = _run(lambda limits: render_template(self._env, self._template, variables, limits),
+            compiled = self._compile()
+            text = _run(lambda limits: render_template(self._env, compiled, variables, limits),
                         budget_s=self.budget_s, cancel=cancel,
                         max_chars=BASE_CHARS + CHARS_PER_INPUT_CHAR * given,
                         memory_limit=MEMORY_BASE + 32 * given, action="rendering",
@@ -227,9 +238,13 @@ def model_template(source: str | None, *, bos_token: str = "",
     broken or hostile: ChatML with the reason, as llama.cpp's server falls back, so the model
     still answers (perhaps poorly) and the window can say why. A template that merely refuses
     the one-message probe (its own `raise_exception`) is kept: it knows its model's rules.
+    A harmony template (gpt-oss) is only compiled should it be rendered: the engine renders
+    harmony with harmony_render.py, exactly as openai-harmony does.
     """
     if not source:
         return ChatTemplate(CHATML_TEMPLATE, bos_token, eos_token), None
+    if "<|channel|>" in source:  # harmony: the engine renders it itself (harmony_render.py)
+        return ChatTemplate(source, bos_token, eos_token, lazy=True), None
     try:
         template = ChatTemplate(source, bos_token, eos_token)
         template.render(_PROBE)

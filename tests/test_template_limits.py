@@ -347,6 +347,15 @@ def test_a_gguf_whose_template_always_loops_still_loads_and_answers_in_chatml(tm
         assert isinstance(events[-1], Done) and events[-1].stats.prompt_tokens > 0
 
 
+def test_a_harmony_gguf_is_rendered_by_the_engine_whatever_its_jinja_does(tmp_path):
+    """gpt-oss prompts come from harmony_render.py; the Jinja text only marks the format, so a
+    hostile one is never run (not even at load) and does not cost the model its format."""
+    with engine_with_template(tmp_path, "{# <|channel|> #}" + LOOP_FOREVER) as engine:
+        assert engine.template.is_harmony and engine.template_warning is None
+        prompt = finishes(lambda: engine.render(HI))["result"]
+        assert prompt.endswith("<|start|>user<|message|>hi<|end|><|start|>assistant")
+
+
 def test_a_gguf_whose_template_hangs_on_a_longer_conversation_gives_a_clear_error(tmp_path):
     with engine_with_template(tmp_path, HANGS_LATER) as engine:
         assert engine.template_warning is None

@@ -1,7 +1,9 @@
 """What bounding chat templates costs: rendering a 50-message conversation, before and after.
 
-Every turn renders the conversation with the model's template (inference/chat_format.py), at
-least once (fit_prompt renders again for each history cut it tries). Since the templates run
+Every turn of a model other than gpt-oss (whose prompts harmony_render.py writes) renders the
+conversation with the model's Jinja template (inference/chat_format.py), at least once
+(fit_prompt renders again for each history cut it tries); gpt-oss's template stands in here
+for a large real one. Since the templates run
 under a time, size and memory budget (template_sandbox.py, interrupt.py), each render also
 arms a watchdog and every operator, call, filter and output goes through a check.
 "before" is jinja2's sandbox alone, set up as ChatTemplate was until then; "after" is
