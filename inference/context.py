@@ -10,6 +10,7 @@ says how many were left out so the GUI can tell the user.
 from __future__ import annotations
 
 from common.errors import UserError
+from common.units import estimate_tokens
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -23,6 +24,26 @@ Tokenize = Callable[[str], list]
 
 class PromptTooLongError(UserError):
     """Even the newest message alone does not fit. The message is meant for the user."""
+
+
+# No tokenizer packs more characters than this into one token on average (English is about 4;
+# a long run of spaces or of '=' is the worst real case, 16 to 128 per token, never a whole
+# prompt). A longer text is refused, or dropped from, before it is tokenized: tokenizing a
+# 100 MB prompt would take minutes to learn that it does not fit.
+MAX_CHARS_PER_TOKEN = 32
+
+
+def surely_too_long(text: str, n_tokens: int) -> bool:
+    """`text` cannot fit in `n_tokens` tokens, known without tokenizing it."""
+    return len(text) > max(n_tokens, 0) * MAX_CHARS_PER_TOKEN
+
+
+def check_prompt_length(text: str, n_ctx: int) -> None:
+    """PromptTooLongError when a rendered prompt is far longer than the whole context."""
+    if surely_too_long(text, n_ctx):
+        raise PromptTooLongError(
+            f"This conversation needs about {estimate_tokens(text):,} tokens, far more than the "
+            f"{n_ctx:,}-token context. Shorten it, or raise the context size in settings.")
 
 
 @dataclass(frozen=True)
@@ -94,25 +115,31 @@ def fit_prompt(render: Render, tokenize: Tokenize, instructions: str | None,
     A suffix starts at a user message (or at the first message): a reply without its question
     confuses every model, and a tool result without the call it answers cannot be rendered.
     The newest user message, and whatever follows it (the turn in progress), always stays.
+    A rendered text far longer than the budget (see MAX_CHARS_PER_TOKEN) counts as too long
+    without being tokenized.
     """
     budget = n_ctx - (output_reserve(n_ctx) if reserve is None else reserve)
     if not history:
         raise ValueError("nothing to answer: the history is empty")
     starts = [0] + [i for i, m in enumerate(history) if i and m["role"] == "user"]
 
-    def attempt(start: int) -> tuple[str, list]:
+    def attempt(start: int) -> tuple[str, list | None]:
         text = render(build_messages(instructions, history[start:]))
-        return text, tokenize(text)
+        return text, None if surely_too_long(text, budget) else tokenize(text)
+
+    def fits(tokens: list | None) -> bool:
+        return tokens is not None and len(tokens) <= budget
 
     text, tokens = attempt(0)
-    if len(tokens) <= budget:
+    if fits(tokens):
         return FittedPrompt(text, tokens, 0, budget)
 
     if len(starts) > 1:
         text, tokens = attempt(starts[-1])
-    if len(starts) == 1 or len(tokens) > budget:
+    if len(starts) == 1 or not fits(tokens):
+        needed = estimate_tokens(text) if tokens is None else len(tokens)
         raise PromptTooLongError(
-            f"This message needs about {len(tokens):,} tokens, but only {budget:,} fit in the "
+            f"This message needs about {needed:,} tokens, but only {budget:,} fit in the "
             f"{n_ctx:,}-token context with room for the answer. Shorten it, or raise the "
             "context size in settings.")
     lo, hi = 1, len(starts) - 1  # starting at starts[lo - 1] is too long; starts[hi] fits: `best`
@@ -120,7 +147,7 @@ def fit_prompt(render: Render, tokenize: Tokenize, instructions: str | None,
     while lo < hi:
         mid = (lo + hi) // 2
         candidate = attempt(starts[mid])
-        if len(candidate[1]) <= budget:
+        if fits(candidate[1]):
             hi, best = mid, candidate
         else:
             lo = mid + 1

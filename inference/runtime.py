@@ -25,8 +25,8 @@ import llama_cpp  # before numpy: the CUDA build has been seen to crash at load 
 from common.errors import UserError
 
 from . import llama_log
-from .chat_format import CHATML_TEMPLATE, ChatTemplate, Message
-from .context import template_messages, template_tools
+from .chat_format import Message, RenderCancelled, model_template
+from .context import check_prompt_length, template_messages, template_tools
 from .events import Done, Event, GenerationStats
 from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
@@ -187,9 +187,11 @@ class Engine:
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
         self.name = self.meta("general.name") or self.path.stem
-        source = self.meta("tokenizer.chat_template") or CHATML_TEMPLATE
-        self.template = ChatTemplate(source, bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
-                                     eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
+        # template_warning: why the model's own template is not used (broken or hostile), or None.
+        self.template, self.template_warning = model_template(
+            self.meta("tokenizer.chat_template"),
+            bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
+            eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._refuse_missing_special_tokens()
         # Where messages start in this model's rendered chats, if it marks them with a control
@@ -503,7 +505,8 @@ class Engine:
     # -- chat ---------------------------------------------------------------------------------
 
     def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
-               builtin_tools=(), now=None, continue_final: bool = False) -> str:
+               builtin_tools=(), now=None, continue_final: bool = False,
+               cancel: threading.Event | None = None) -> str:
         """The prompt text for the assistant's next message.
 
         `messages`: the OpenAI chat shape or ChatMessage (inference/chat_messages.py); `tools`:
@@ -512,7 +515,8 @@ class Engine:
         cut-off answer that generation continues. gpt-oss: exactly as openai-harmony renders
         it, a Prompt (tokenize() honours its segments), with `builtin_tools` (harmony_tools.
         BROWSER, PYTHON) in the system message. Other models: their own Jinja template, user
-        text defused, `tools` passed as the template's `tools`.
+        text defused, `tools` passed as the template's `tools`, under the template's budget
+        (ChatTemplateError past it; `cancel` set from another thread stops it: RenderCancelled).
         """
         if self.template.is_harmony:
             return render_harmony(messages, effort=effort, now=now or self.template.now(),
@@ -520,7 +524,7 @@ class Engine:
                                   continue_final=continue_final)
         return self.template.render(template_messages(messages), effort=effort,
                                     tools=template_tools(tools), now=now,
-                                    continue_final=continue_final)
+                                    continue_final=continue_final, cancel=cancel)
 
     def forget_cache(self) -> None:
         """Evaluate the next prompt from scratch (a re-run that must not reuse the KV cache)."""
@@ -542,7 +546,12 @@ class Engine:
              **render_options) -> Iterator[Event]:
         """Render (with render()'s options: tools, now…), tokenize, generate and parse one
         assistant message."""
-        text = self.render(messages, effort, **render_options)
+        try:
+            text = self.render(messages, effort, cancel=cancel, **render_options)
+        except RenderCancelled:
+            yield Done(GenerationStats(finish_reason="cancelled"))
+            return
+        check_prompt_length(text, self.n_ctx)  # before tokenizing it for nothing (minutes at 100 MB)
         yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
 
     @property

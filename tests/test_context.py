@@ -10,6 +10,7 @@ import pytest
 
 from fixtures.tiny_models import SPECIAL_TOKEN_IDS
 from inference.context import (
+    MAX_CHARS_PER_TOKEN,
     PromptTooLongError,
     build_messages,
     defuse_markers,
@@ -96,6 +97,33 @@ def test_newest_message_alone_too_long_raises(vocab):
     with pytest.raises(PromptTooLongError, match=f"only {budget:,} fit") as info:
         fit(vocab, n_ctx=budget)
     assert "context" in str(info.value)
+
+
+def test_a_huge_old_message_is_dropped_without_being_tokenized(vocab):
+    """A 2 MB paste early in a long conversation: the prompt with it is far longer than the
+    context, so fitting leaves it out without handing it to the tokenizer (seconds, for
+    nothing; 100 MB would take minutes)."""
+    history = [{"role": "user", "content": "PASTE " + "p" * 2_000_000},
+               {"role": "assistant", "content": "Noted."}] + HISTORY
+    tokenized = []
+
+    def tokenize(text):
+        tokenized.append(len(text))
+        return vocab.tokenize(text)
+
+    fitted = fit_prompt(render(vocab), tokenize, None, history, 4096, 0)
+    assert fitted.dropped == 2 and "PASTE" not in fitted.text
+    assert max(tokenized) <= 4096 * MAX_CHARS_PER_TOKEN
+
+
+def test_a_huge_newest_message_is_refused_without_being_tokenized(vocab):
+    history = HISTORY + [{"role": "user", "content": "x" * 2_000_000}]
+
+    def tokenize(text):
+        raise AssertionError("a 2 MB prompt for a 4,096-token context was tokenized")
+
+    with pytest.raises(PromptTooLongError, match=r"needs about 500,0\d\d tokens, but only 4,096"):
+        fit_prompt(render(vocab), tokenize, None, history, 4096, 0)
 
 
 def test_empty_history_is_an_error(vocab):
