@@ -22,6 +22,31 @@ _MARKER_SHAPED = re.compile(r"<\|[A-Za-z0-9_]*[A-Za-z0-9](?=\|>)")
 
 RawTokenize = Callable[[str, bool, bool], list]  # (text, special, add_bos) -> tokens
 
+# llama.cpp's pre-tokenizer regex recurses once per character of a run it matches: 30,000
+# "x" in a row overflow an 8 MB stack (a segfault), 2,000 a 512 KB one (macOS's threads).
+# Runs longer than this are cut into pieces of this size before they reach it; only text
+# that long without a break tokenizes (slightly) differently.
+RUN_LIMIT = 256
+_LONG_RUN = re.compile(r"\S{%d,}|\s{%d,}" % (RUN_LIMIT + 1, RUN_LIMIT + 1))
+_MARKER = re.compile(r"<\|[^|\s]{1,64}\|>")
+
+
+def bounded_pieces(text: str, special: bool = False) -> list[str]:
+    """`text` cut so that no piece holds a run of more than RUN_LIMIT characters without a
+    break (never inside a `<|marker|>` when `special`)."""
+    if len(text) <= RUN_LIMIT:
+        return [text]
+    cuts = []
+    for run in _LONG_RUN.finditer(text):
+        cuts.extend(range(run.start() + RUN_LIMIT, run.end(), RUN_LIMIT))
+    if not cuts:
+        return [text]
+    if special:
+        spans = [m.span() for m in _MARKER.finditer(text)]
+        cuts = sorted({next((end for start, end in spans if start < c < end), c) for c in cuts})
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
 
 def plain_pieces(text: str) -> list[str]:
     """`text` cut just before each `|>` that closes something shaped like a marker."""

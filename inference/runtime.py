@@ -32,7 +32,7 @@ from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
 from .harmony_render import Prompt, render_harmony
 from .names import display_name
-from .prompt_tokens import PromptTokenizer, tokenize_plain
+from .prompt_tokens import PromptTokenizer, bounded_pieces, tokenize_plain
 from .models.fit import Fit, ModelShape, Verdict, estimate
 from .models.hardware import probe
 from .sampling import GPT_OSS_DEFAULT, SamplerChain, Sampling
@@ -326,6 +326,12 @@ class Engine:
         return list(cached)
 
     def _tokenize(self, text: str, special: bool, add: bool) -> list[int]:
+        pieces = bounded_pieces(text, special)
+        if len(pieces) > 1:  # a long run of one kind of character (see prompt_tokens.py)
+            tokens: list[int] = []
+            for i, piece in enumerate(pieces):
+                tokens += self._tokenize(piece, special, add and i == 0)
+            return tokens
         data = text.encode("utf-8")
         n_max = len(data) + 8
         buf = (llama_cpp.llama_token * n_max)()

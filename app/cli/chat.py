@@ -103,7 +103,10 @@ def _plan_printer(as_json: bool):
 def _load(host: EngineHost, path: str, options: LoadOptions, interrupts: Interrupts) -> Engine:
     future = host.load(path, options, on_progress=lambda _f: not interrupts.cancel.is_set())
     try:
-        return future.result()
+        engine = future.result()
+        if engine.template_warning:
+            sys.stderr.write(f"hearth: note: {engine.template_warning}\n")
+        return engine
     except ModelTooLargeError as exc:
         raise UserError(f"{exc} (--allow-swap loads it anyway)") from exc
 
@@ -238,6 +241,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     host = EngineHost("hearth-render", open_store=None)  # render never opens the database
     try:
         engine = host.load(model, LoadOptions(vocab_only=True)).result()
+        if engine.template_warning:
+            sys.stderr.write(f"hearth: note: {engine.template_warning}\n")
         text = host.submit(lambda _state: engine.render(conversation, args.effort)).result()
     finally:
         host.close()

@@ -21,6 +21,7 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ENGINE_STACK_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -70,7 +71,13 @@ class EngineHost:
         self._closed = threading.Event()
         self._stopped = threading.Event()  # set by the thread itself as its very last act
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        # llama.cpp recurses deeply in places (its tokenizer's regex, Jinja-free as we are);
+        # macOS gives secondary threads 512 KB of stack. The engine's thread gets 64 MB.
+        previous = threading.stack_size(ENGINE_STACK_BYTES)
+        try:
+            self._thread.start()
+        finally:
+            threading.stack_size(previous)
 
     def submit(self, fn: Callable[[EngineState], T]) -> Future[T]:
         """Run `fn(state)` on the engine's thread; its result or exception lands in the Future."""

@@ -29,6 +29,7 @@ from app.core.tool_steps import (
 from app.core.tools.base import ToolContext
 from common.errors import UserError
 from common.values import DEFAULT_EFFORT
+from inference.chat_format import RenderCancelled
 from inference.context import fit_prompt
 from inference.events import (
     AnswerDelta,
@@ -243,7 +244,7 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         tool_options = offered.render_options() if offered else {}
 
         def render(msgs):
-            return engine.render(msgs, request.effort, now=now,
+            return engine.render(msgs, request.effort, now=now, cancel=cancel,
                                  continue_final=continuing is not None, **tool_options)
 
         prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
@@ -300,6 +301,9 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
             sampling = replace(sampling, seed=(sampling.seed + 1) % 2**31)
             prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         status = "cancelled" if stats.finish_reason == "cancelled" else "complete"
+    except RenderCancelled:  # Stop while a (slow) template rendered: a stop like any other
+        stats.finish_reason = "cancelled"
+        status = "cancelled"
     except UserError as exc:  # the prompt does not fit, the template refused, ...
         error = str(exc)
         stats.finish_reason = "error"

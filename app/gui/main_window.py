@@ -328,6 +328,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_no_model()  # replaced at once by a failure's message, if there is one
             return
         self.banner.hide()
+        if info.template_warning:
+            self.show_banner(info.template_warning, "info")
         self.model_label.setText(info.name)
         self.setWindowTitle(f"Hearth — {info.name}")
 

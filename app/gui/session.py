@@ -33,6 +33,8 @@ class ModelInfo:
     name: str
     n_ctx: int
     harmony: bool
+    # Why the model's own chat template is not used (broken or hostile: ChatML instead), or None.
+    template_warning: str | None = None
 
 
 class ModelSession(QObject):
@@ -96,7 +98,8 @@ class ModelSession(QObject):
         error = future.exception()
         if error is None:
             engine = future.result()
-            self.model = ModelInfo(path, engine.name, engine.n_ctx, engine.template.is_harmony)
+            self.model = ModelInfo(path, engine.name, engine.n_ctx, engine.template.is_harmony,
+                                   engine.template_warning)
             self.loaded.emit(self.model)
             self.changed.emit(self.model)
             if self.store.model_files.cached_sha256(path) is None:

@@ -389,14 +389,17 @@ class ChatController(QObject):
         effort = self.effort_provider() or defaults.effort
 
         def measure(state) -> int:  # on the engine's thread: tokenizing can take a while
-            from inference.context import build_messages
+            from common.units import estimate_tokens
+            from inference.context import build_messages, surely_too_long
 
             history = history_for(state.store, conversation_id, before_id=-1)
             if not history:
                 return 0
             engine = state.require_engine()
-            return len(engine.tokenize(engine.render(
-                build_messages(defaults.instructions, history), effort)))
+            text = engine.render(build_messages(defaults.instructions, history), effort)
+            if surely_too_long(text, engine.n_ctx):  # never tokenize megabytes for a meter
+                return estimate_tokens(text)
+            return len(engine.tokenize(text))
 
         self.session.run(measure, lambda used: self._on_context_used(conversation_id, used),
                          lambda _exc: None)  # a template that cannot render this: no meter
