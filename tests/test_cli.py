@@ -279,9 +279,11 @@ def test_render_never_opens_the_database(capsys, monkeypatch, tiny_gpt_oss):
     ("{not json", "stdin is not JSON"),
     ("", "stdin is not JSON"),
     ('{"role": "user", "content": "hi"}', "expected a JSON list"),
-    ('[{"role": "user"}]', "expected a JSON list"),
+    ('[{"content": "hi"}]', "expected a JSON list"),
     ('["hi"]', "expected a JSON list"),
-], ids=["broken", "empty", "object-not-list", "no-content", "strings"])
+    ('[{"role": "user", "content": 5}]', "message 1: the content must be text"),
+    ('[{"role": "robot", "content": "hi"}]', "message 1: the role must be one of"),
+], ids=["broken", "empty", "object-not-list", "no-role", "strings", "content-not-text", "bad-role"])
 def test_render_bad_input_is_one_error_line(capsys, monkeypatch, tiny_gpt_oss, stdin, message):
     status, out, err = render(capsys, monkeypatch, tiny_gpt_oss, stdin)
     assert status == 1 and out == ""

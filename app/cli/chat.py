@@ -16,11 +16,20 @@ import sys
 import threading
 from concurrent.futures import Future
 
+from app.cli import tools as tools_cli
 from app.core import documents, requests, startup
 from app.core.engine_host import EngineHost, EngineState
+from app.core.tools.registry import approvals_for
 from app.core.turns import TurnRequest, TurnResult, run_turn
 from common.errors import UserError
-from inference.events import AnswerDelta, Done, Event, ReasoningDelta, ToolCall
+from inference.events import (
+    AnswerDelta,
+    Done,
+    Event,
+    PreambleDelta,
+    ReasoningDelta,
+    ToolCall,
+)
 from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelTooLargeError
 from inference.sampling import Sampling
 from storage import Store, default_data_dir
@@ -61,6 +70,8 @@ def _event_json(event: Event) -> dict:
         return {"type": "reasoning", "text": event.text}
     if isinstance(event, AnswerDelta):
         return {"type": "answer", "text": event.text}
+    if isinstance(event, PreambleDelta):
+        return {"type": "preamble", "text": event.text}
     if isinstance(event, ToolCall):
         return {"type": "tool_call", "name": event.name, "arguments": event.arguments}
     assert isinstance(event, Done)
@@ -71,11 +82,17 @@ def _printer(as_json: bool):
     state = {"reasoning": False}
 
     def on_event(event: Event) -> None:
+        tool_event = tools_cli.event_json(event)
         if as_json:
-            if not isinstance(event, Done):  # the last line carries the saved record instead
+            if tool_event is not None:
+                print(json.dumps(tool_event, ensure_ascii=False), flush=True)
+            elif not isinstance(event, Done):  # the last line carries the saved record instead
                 print(json.dumps(_event_json(event), ensure_ascii=False), flush=True)
             return
-        if isinstance(event, ReasoningDelta):
+        if tool_event is not None:
+            tools_cli.print_event(event)
+            return
+        if isinstance(event, (ReasoningDelta, PreambleDelta)):
             state["reasoning"] = True
             sys.stderr.write(event.text)
             sys.stderr.flush()
@@ -174,6 +191,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     model, prefs, options = _model_and_prefs(args.model)
     interrupts = Interrupts()
     lock = startup.TurnsLock(default_data_dir()) if save else None
+    tools = tools_cli.registry(args.mcp) if args.tools else None
+    keys = tools_cli.parse_keys(args.tools, tools) if tools else []
+    ask = (lambda _request: "once") if args.yes else tools_cli.terminal_approver(interrupts.cancel)
     host = EngineHost("hearth-turn", open_store=Store if save else (lambda: Store(":memory:")))
     printer = _printer(args.json)
     try:
@@ -189,14 +209,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 if save:  # answers a killed run left `streaming` are marked, when no one writes
                     startup.tidy(state.store, lock)
                 request = _request(args, state.store, model, prefs)
+                toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
                 return request, run_turn(state.store, state.require_engine(), request,
                                          cancel=interrupts.cancel, on_event=printer,
                                          on_plan=_plan_printer(args.json),
-                                         model_sha256=state.model_sha256)
+                                         model_sha256=state.model_sha256, toolbox=toolbox,
+                                         approvals=approvals_for(state.store,
+                                                                 request.conversation_id, ask))
 
             request, result = _wait(host.submit(turn))
     finally:
         host.close()
+        if tools is not None:
+            tools.close()
         if lock is not None:
             lock.release()
     return _report(args, save, request, result)
@@ -228,28 +253,6 @@ def _report(args, save: bool, request: TurnRequest, result: TurnResult) -> int:
     return INTERRUPTED if result.status == "cancelled" else 0
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    model = args.model or _model_and_prefs(None)[0]
-    try:
-        conversation = json.load(sys.stdin)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"stdin is not JSON: {exc}") from exc
-    if not isinstance(conversation, list) or not all(
-            isinstance(m, dict) and "role" in m and "content" in m for m in conversation):
-        raise UserError('expected a JSON list of {"role", "content", "thinking"?} objects')
-    # A tokenizer-only load, so it is quick; still one thread owns it from load to free.
-    host = EngineHost("hearth-render", open_store=None)  # render never opens the database
-    try:
-        engine = host.load(model, LoadOptions(vocab_only=True)).result()
-        if engine.template_warning:
-            sys.stderr.write(f"hearth: note: {engine.template_warning}\n")
-        text = host.submit(lambda _state: engine.render(conversation, args.effort)).result()
-    finally:
-        host.close()
-    sys.stdout.write(text)
-    return 0
-
-
 def add_parsers(sub) -> None:
     from common.values import EFFORTS
 
@@ -276,10 +279,11 @@ def add_parsers(sub) -> None:
     chat.add_argument("--top-p", type=float)
     chat.add_argument("--allow-swap", action="store_true",
                       help="load even if the model will not fit in free memory")
+    chat.add_argument("--tools", metavar="NAME,…",
+                      help="tools the model may use (see `hearth tools list`), comma-separated")
+    chat.add_argument("--mcp", metavar="FILE", help="MCP servers to offer tools from (mcp.json format)")
+    chat.add_argument("--yes", action="store_true",
+                      help="allow every tool call without asking")
     chat.add_argument("--seed", type=int)
     chat.add_argument("--max-tokens", type=int)
-
-    render = sub.add_parser("render", help="print the exact prompt a conversation (JSON on stdin) becomes")
-    render.add_argument("--model", help="path to a GGUF model (default: the app's default model)")
-    render.add_argument("--effort", choices=EFFORTS, default="medium")
 

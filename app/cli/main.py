@@ -2,7 +2,9 @@
 
     hearth chat [--model PATH] [--effort low|medium|high] [--json] [--save] "question"
     hearth chat --rerun MESSAGE_ID         replay a saved answer exactly, as a new branch
-    hearth render [--model PATH] [--effort ...] < conversation.json
+    hearth render [--model PATH] [--effort ...] [--tools FILE] [--date D] < conversation.json
+    hearth tools list [--mcp FILE] [--json]  every tool the model could be offered
+    hearth chat --tools NAME,… [--yes] "…"  let the model use tools (asks before risky calls)
     hearth models list [--json]            every GGUF on this machine, with its memory fit
     hearth models pull REPO FILE           download from Hugging Face (Ctrl+C, then resume)
     hearth models default [PATH]           show or set the model used when none is named
@@ -24,7 +26,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models, prompts
+from app.cli import chat, models, prompts, render, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -33,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     chat.add_parsers(sub)
+    render.add_parser(sub)
     models.add_parser(sub)
+    tools.add_parser(sub)
     prompts.add_parser(sub)
     return parser
 
@@ -51,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             return models.run(args)
         if args.command == "prompts":
             return prompts.run(args)
-        return {"chat": chat.cmd_chat, "render": chat.cmd_render}[args.command](args)
+        if args.command == "tools":
+            return tools.run(args)
+        return {"chat": chat.cmd_chat, "render": render.cmd_render}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 1

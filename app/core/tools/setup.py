@@ -1,0 +1,40 @@
+"""The optional tools a registry offers besides the always-there ones: gpt-oss's python and
+browser, and the tools of the person's MCP servers. Kept apart from registry.py so what they
+need (a sandbox, a search backend, server processes) is only touched when asked for."""
+
+from __future__ import annotations
+
+import logging
+
+from app.core.tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+def add_optional_tools(registry: ToolRegistry, *, mcp_file: str | None = None,
+                       search_url: str | None = None) -> None:
+    """python always (it asks before each run); the browser when a search backend is set;
+    MCP servers from `mcp_file` or the data folder's mcp.json."""
+    for add in (_add_python, lambda r: _add_browser(r, search_url), lambda r: _add_mcp(r, mcp_file)):
+        try:
+            add(registry)
+        except ImportError as exc:  # a part not installed in this build: the rest still work
+            log.info("optional tool not available: %s", exc)
+
+
+def _add_python(registry: ToolRegistry) -> None:
+    from app.core.tools import python_tool  # noqa: F401  (lands with the python tool)
+
+    raise ImportError("python tool not wired yet")
+
+
+def _add_browser(registry: ToolRegistry, search_url: str | None) -> None:
+    from app.core.tools import browser  # noqa: F401  (lands with the browser tool)
+
+    raise ImportError("browser tool not wired yet")
+
+
+def _add_mcp(registry: ToolRegistry, mcp_file: str | None) -> None:
+    from app.core.tools import mcp_servers  # noqa: F401  (lands with the MCP client)
+
+    raise ImportError("MCP client not wired yet")
