@@ -117,6 +117,7 @@ def launch(mode: str, scratch: Path, tmp: Path, limits: Limits, site_packages: b
     worker = [python, "-I", "-S", "-X", "utf8", "-c", WORKER.read_text(encoding="utf-8"), mode]
     setup = {
         "mode": mode,
+        "parent": os.getpid(),
         "network": "on",
         "own_user_namespace": False,
         "sys_path": package_dirs() if site_packages else [],

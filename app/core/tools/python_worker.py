@@ -153,13 +153,26 @@ def _set_limits(setup, own_user_namespace):
         limit("RLIMIT_NPROC", setup["user_tasks"] + setup["processes"])
 
 
+def _die_with_hearth(parent):
+    """Linux: be killed when Hearth ends, even mid-cell (bubblewrap does this itself). Set
+    after the namespaces, since changing credentials clears it."""
+    try:
+        _, libc = _libc()
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (ImportError, OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)  # Hearth ended before the signal was armed
+
+
 def _cpu_backstop(seconds):
-    """Should Hearth vanish mid-cell, stop on our own after about the time limit of CPU."""
+    """Where nothing kills us with Hearth (macOS), an orphan stops after a bounded amount of
+    CPU time; generous, since threads spend CPU time faster than the clock runs."""
     try:
         import resource
 
         used = resource.getrusage(resource.RUSAGE_SELF)
-        soft = int(used.ru_utime + used.ru_stime + seconds) + 5
+        soft = int(used.ru_utime + used.ru_stime + 10 * seconds) + 10
         resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
     except (ImportError, OSError, ValueError):
         pass
@@ -243,6 +256,8 @@ def main():
             pass  # no ctypes, or not Linux: the limits below still apply
         if landlock >= 4 and network != "off":
             network = "tcp-off"
+    if setup["mode"] in ("kernel", "none") and sys.platform.startswith("linux"):
+        _die_with_hearth(setup["parent"])
     _set_limits(setup, own_user_namespace)
     sys.path.extend(setup["sys_path"])
     os.chdir(cwd)
