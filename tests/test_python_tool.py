@@ -69,10 +69,9 @@ def make_tool(request):
         if request.param == "bubblewrap":
             if not shutil.which("bwrap"):
                 pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
-            try:
-                tool.isolation_details()
-            except ToolError as exc:
-                pytest.skip(f"bubblewrap is installed but cannot run here: {exc}")
+            details = tool.isolation_details()
+            if details.mode == "unavailable":
+                pytest.skip(f"bubblewrap is installed but cannot run here: {details.text}")
         return tool
 
     yield make
@@ -433,6 +432,8 @@ def test_a_broken_bubblewrap_falls_back_to_the_kernels_own_isolation(data_dir, t
         tool.close()
     with pytest.raises(ToolError, match="(?s)Python could not be started: .*Permission denied"):
         PythonTool(sandbox="bubblewrap").run("1", context(data_dir))
+    refused = PythonTool(sandbox="bubblewrap").isolation_details()
+    assert refused.mode == "unavailable" and "Permission denied" in refused.text
 
 
 def test_isolation_is_said_in_plain_words(make_tool):

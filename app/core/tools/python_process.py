@@ -131,7 +131,7 @@ class Worker:
             if memory_bytes and now >= next_memory_check:
                 next_memory_check = now + _MEMORY_CHECK_S
                 if self.memory() > memory_bytes:
-                    raise Stopped(f"the code used more than {_size(memory_bytes)} of memory "
+                    raise Stopped(f"the code used more than {python_sandbox.size_text(memory_bytes)} of memory "
                                    "and was stopped")
             readable, _, _ = select.select([self._out, self._replies], [], [],
                                            min(0.1, deadline - now))
@@ -261,6 +261,3 @@ def _user_tasks() -> int | None:
             total += proc.info.get("num_threads") or 1
     return total
 
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 30):g} GB" if n >= 1 << 30 else f"{n / (1 << 20):g} MB"

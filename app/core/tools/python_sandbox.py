@@ -11,6 +11,7 @@ Modes, strongest first (`pick_mode`):
   took effect.
 - "seatbelt" (macOS): `sandbox-exec` with the profile `macos_profile` writes.
 - "none": only the limits (time, memory, processes, file size) and a scrubbed environment.
+- "unavailable" (Windows): the tool says so when called.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.core.tools.base import ToolError
 
 WORKER = Path(__file__).with_name("python_worker.py")
 DATA_INSIDE = "/mnt/data"  # the folder harmony's python declaration promises the model
@@ -82,6 +85,8 @@ def _outermost(paths) -> list[str]:
 
 
 def pick_mode(requested: str = "auto") -> str:
+    if os.name != "posix":
+        return "unavailable"  # the worker's pipes and limits are POSIX's
     if requested != "auto":
         return requested
     system = platform.system()
@@ -147,6 +152,8 @@ def launch(mode: str, scratch: Path, tmp: Path, limits: Limits, site_packages: b
         setup["network"] = "off"
     elif mode == "none":
         argv = worker
+    elif mode == "unavailable":
+        raise ToolError("The python tool is not available on Windows yet.")
     else:
         raise ValueError(f"unknown sandbox mode {mode!r}")
     return Launch(argv, scrubbed_env(home), setup)
@@ -205,6 +212,9 @@ def macos_profile(scratch: Path, tmp: Path, python_roots: list[str], home: Path)
         '(allow mach-lookup (global-name "com.apple.system.opendirectoryd.libinfo"))',
         "(allow file-read*)",
         f"(deny file-read* (subpath {_sbpl(os.path.realpath(home))}))",
+        # Names and sizes stay visible (not contents, nor listings): Python resolves its own
+        # path through the home folder when it is installed there (pyenv, a venv).
+        "(allow file-read-metadata)",
         f"(allow file-read* {readable})",
         f"(allow file-read* file-write* {writable})",
         '(allow file-read* file-write-data (literal "/dev/null") (literal "/dev/zero"))',
@@ -225,11 +235,13 @@ class Isolation:
 def isolation(mode: str, network: str, landlock: int, limits: Limits) -> Isolation:
     """What the person is told (the Tools menu, the README), from what the worker reported."""
     bounds = (f" Each run stops after {limits.time_s:g} s and may use "
-              f"{limits.memory_bytes / (1 << 30):g} GB of memory.")
+              f"{size_text(limits.memory_bytes)} of memory.")
     if mode == "bubblewrap":
         return Isolation(mode, "off", True, "Runs in a sandbox (bubblewrap): no network, your "
                          "files are out of its sight, and only its scratch folder is writable."
                          + bounds)
+    if mode == "unavailable":
+        return Isolation(mode, "off", True, "The python tool is not available on Windows yet.")
     if mode == "seatbelt":
         return Isolation(mode, "off", True, "Runs in a sandbox (macOS sandbox-exec): no network,"
                          " your home folder is out of its sight, and only its scratch folder is "
@@ -251,3 +263,7 @@ def isolation(mode: str, network: str, landlock: int, limits: Limits) -> Isolati
         text = ("No sandbox on this system: the code can read your files and reach the network;"
                 " it is limited in time and memory.")
     return Isolation(mode, network, confined, text + bounds)
+
+
+def size_text(n: int) -> str:
+    return f"{n / (1 << 30):g} GB" if n >= 1 << 30 else f"{n / (1 << 20):g} MB"

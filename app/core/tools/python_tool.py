@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -59,7 +60,8 @@ class PythonTool:
 
     def isolation_details(self) -> python_sandbox.Isolation:
         """The same as facts. Starts a throwaway worker (a tenth of a second) if no run has
-        yet shown what holds on this system."""
+        yet shown what holds on this system. Mode "unavailable": Python cannot run here, and
+        the text says why."""
         worker = self._worker
         if worker is None:
             return probe(self.limits, self.site_packages, self.requested_mode)
@@ -150,17 +152,22 @@ _probed: dict[tuple, python_sandbox.Isolation] = {}
 
 def probe(limits: python_sandbox.Limits, site_packages: bool = True,
           requested: str = "auto") -> python_sandbox.Isolation:
-    """`isolation()` before any run: start a worker in a throwaway folder, read what held."""
+    """`isolation()` before any run: start a worker in a throwaway folder, read what held.
+    Never raises: where Python cannot start, that is what the Isolation says."""
     key = (limits, site_packages, requested)
     if key not in _probed:
-        import tempfile
-
+        mode = mode_for(requested)
+        if mode == "unavailable":
+            return python_sandbox.isolation(mode, "off", 0, limits)
         with tempfile.TemporaryDirectory(prefix="hearth-python-probe-") as folder:
             scratch, tmp = Path(folder, "scratch"), Path(folder, "tmp")
             scratch.mkdir()
             tmp.mkdir()
-            worker = start_worker(mode_for(requested), scratch, tmp, limits, site_packages,
-                                  threading.Event(), fall_back=requested == "auto")
+            try:
+                worker = start_worker(mode, scratch, tmp, limits, site_packages,
+                                      threading.Event(), fall_back=requested == "auto")
+            except ToolError as exc:
+                return python_sandbox.Isolation("unavailable", "off", True, str(exc))
             worker.kill()
         _probed[key] = worker.isolation(limits)
     return _probed[key]
