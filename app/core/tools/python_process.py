@@ -131,8 +131,8 @@ class Worker:
             if memory_bytes and now >= next_memory_check:
                 next_memory_check = now + _MEMORY_CHECK_S
                 if self.memory() > memory_bytes:
-                    raise Stopped(f"the code used more than {python_sandbox.size_text(memory_bytes)} of memory "
-                                   "and was stopped")
+                    size = python_sandbox.size_text(memory_bytes)
+                    raise Stopped(f"the code used more than {size} of memory and was stopped")
             readable, _, _ = select.select([self._out, self._replies], [], [],
                                            min(0.1, deadline - now))
             if self._out in readable:
