@@ -252,3 +252,21 @@ def test_plain_harmony_answers_are_unchanged_by_an_offered_toolbox(store, engine
     result, events, calls = ask(store, engine, HARMONY_GRAMMAR)
     assert calls == [] and result.status == "complete" and result.answer
     assert not any(isinstance(e, (ToolStarted, ToolFinished)) for e in events)
+
+
+def test_gpt_oss_python_tool_runs_through_the_loop_with_approval(store, engine):
+    from app.core.tools.python_tool import PythonTool
+
+    grammar = "\n".join([
+        'root ::= analysis <|start|> "assistant" call',
+        'analysis ::= <|channel|> "analysis" <|message|> [a-z]{1,8} <|end|>',
+        'call ::= <|channel|> "analysis to=python code" <|message|> "x = 6 * 7\\nx"', ""])
+    tool, asked = PythonTool(), []
+    try:
+        result, _, calls = called(store, engine, grammar, tools=[tool], max_steps=1,
+                                  approvals=Approvals(ask=lambda r: (asked.append(r.spec.name), "once")[1]))
+    finally:
+        tool.close()
+    assert asked and asked[0] == "python"
+    assert (calls[0].recipient, calls[0].channel, calls[0].content_type) == ("python", "analysis", "code")
+    assert calls[0].status == "done" and calls[0].result.strip().endswith("42")

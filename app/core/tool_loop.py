@@ -224,8 +224,10 @@ def answer_call(toolbox: Toolbox, seq: int, call: ToolCall, context: ToolContext
     if on_event:
         on_event(ToolStarted(seq, call, spec.title or spec.name))
     started = time.monotonic()
+    # A tool with a limit of its own (python's 120 s, as its declaration tells the model) keeps it.
+    timeout_s = getattr(getattr(tool, "limits", None), "time_s", None) or toolbox.timeout_s
     try:
-        output = run_tool(tool, arguments, context, toolbox.timeout_s)
+        output = run_tool(tool, arguments, replace(context, timeout_s=timeout_s), timeout_s)
     except ToolCancelled as exc:
         return Outcome("cancelled", str(exc), str(exc), time.monotonic() - started)
     except ToolError as exc:

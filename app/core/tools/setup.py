@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from app.core.tools.registry import ToolRegistry
+from app.core.tools.registry import ToolChoice, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,13 @@ def add_optional_tools(registry: ToolRegistry, *, mcp_file: str | None = None,
 
 
 def _add_python(registry: ToolRegistry) -> None:
-    from app.core.tools import python_tool  # noqa: F401  (lands with the python tool)
+    from app.core.tools.python_tool import PythonTool
 
-    raise ImportError("python tool not wired yet")
+    spec = PythonTool.spec
+    registry.add(ToolChoice("python", "Python", "Runs Python code the model writes, in a "
+                            "separate process with limits (each run asks first).", spec.source,
+                            (spec,), True, False),
+                 lambda _conversation_id: [PythonTool()])  # one worker per chat: its state
 
 
 def _add_browser(registry: ToolRegistry, search_url: str | None) -> None:
