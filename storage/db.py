@@ -17,11 +17,14 @@ from pathlib import Path
 import platformdirs
 from sqlite_utils import Database
 
+from . import inuse, readonly
 from . import schema  # noqa: F401  (registers the migrations)
+from .backups import Backup, make_backup, newest_label
 from .conversations import Conversations
 from .documents.store import Documents
+from .errors import GuardedConnection, read_only_error
 from .messages import Messages
-from .migrations import apply_migrations
+from .migrations import apply_migrations, schema_version
 from .model_files import ModelFiles
 from .prompts import Prompts
 from .search import SearchHit, search
@@ -40,7 +43,8 @@ def _pointer_file() -> Path:
 
 def default_data_dir() -> Path:
     """``$HEARTH_DATA_DIR`` if set, else the folder chosen in Settings, else the platform's
-    user data folder; created."""
+    user data folder; created if possible (a folder that cannot be created is returned all
+    the same: :func:`storage.open_store` then opens read-only and says why)."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         folder = Path(override).expanduser()
@@ -50,7 +54,10 @@ def default_data_dir() -> Path:
         except OSError:
             chosen = ""
         folder = Path(chosen) if chosen else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return folder
 
 
@@ -74,7 +81,10 @@ def move_data_dir(store: Store, target: str | os.PathLike[str]) -> Path:
 def database_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The database file inside ``data_dir`` (default: :func:`default_data_dir`)."""
     folder = default_data_dir() if data_dir is None else Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # as default_data_dir
     return folder / DATABASE_FILENAME
 
 
@@ -103,6 +113,12 @@ class Store:
     ``store.documents``; plus ``store.search(...)`` and
     ``store.transaction()``.  ``store.db`` is the underlying
     ``sqlite_utils.Database`` for anything else.
+
+    A damaged file, a full disk or a read-only folder surface as a
+    :class:`~storage.errors.StorageError` (see :mod:`storage.errors`).  Before a
+    migration the database is copied to ``backups/`` (see :mod:`storage.backups`).
+    ``read_only=True`` opens without writing anything (see :mod:`storage.readonly`);
+    :func:`storage.open_store` picks it by itself where the folder cannot be written.
     """
 
     def __init__(
@@ -110,22 +126,43 @@ class Store:
         path: str | os.PathLike[str] | None = None,
         *,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else database_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; we BEGIN ourselves.
-        conn = sqlite3.connect(
-            self.path, timeout=busy_timeout_ms / 1000, isolation_level=None
-        )
+        self.read_only = read_only
+        self._counted = False  # holds a share of the in-use lock (storage.inuse)
+        self.migrated_from: int | None = None  # the schema version this open upgraded from
+        self.migration_backup: Backup | None = None  # the copy taken before that upgrade
+        in_memory = str(self.path) == ":memory:"
+        if read_only:
+            conn = readonly.connect(self.path, busy_timeout_ms)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; we BEGIN ourselves.
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
+                                   isolation_level=None, factory=GuardedConnection)
+        conn.hearth_path = self.path
+        if not in_memory:
+            conn.hearth_newest_backup = lambda: newest_label(self.path)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.journal_mode: str = _enable_wal(conn, busy_timeout_ms / 1000)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
-            self.schema_version = apply_migrations(self.db)
+            if read_only:
+                conn, self.journal_mode = readonly.upgraded(conn, self.path)
+                self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
+                self.schema_version = schema_version(self.db)
+            else:
+                if not in_memory:
+                    inuse.acquire(self.path)
+                    self._counted = True
+                self.journal_mode = _enable_wal(conn, busy_timeout_ms / 1000)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
+                self.schema_version = apply_migrations(
+                    self.db, before=None if in_memory else self._backup_before_migration)
         except BaseException:
             conn.close()
+            self._release()
             raise
         self._depth = 0
         self._closed = False
@@ -135,6 +172,20 @@ class Store:
         self.model_files = ModelFiles(self)
         self.prompts = Prompts(self)
         self.documents = Documents(self)
+
+    def _backup_before_migration(self, version: int) -> None:
+        # Read through a second connection: this one holds the write lock (see apply_migrations).
+        source = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            self.migration_backup = make_backup(source, self.path, version, "migration")
+        finally:
+            source.close()
+        self.migrated_from = version
+
+    def _release(self) -> None:
+        if self._counted:
+            inuse.release(self.path)
+            self._counted = False
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -149,6 +200,8 @@ class Store:
         nested blocks become savepoints, so an exception caught inside an
         outer block undoes only the inner block's writes.
         """
+        if self.read_only:
+            raise read_only_error(self.conn.hearth_path)
         conn = self.conn
         undo: tuple[str, ...]
         if self._depth == 0:
@@ -180,6 +233,7 @@ class Store:
         if not self._closed:
             self.conn.close()
             self._closed = True
+            self._release()
 
     def __enter__(self) -> Store:
         return self
@@ -189,4 +243,5 @@ class Store:
 
     def __repr__(self) -> str:
         version = getattr(self, "schema_version", None)
-        return f"<Store {str(self.path)!r} schema_version={version}>"
+        mode = " read-only" if getattr(self, "read_only", False) else ""
+        return f"<Store {str(self.path)!r} schema_version={version}{mode}>"

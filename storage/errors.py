@@ -1,0 +1,175 @@
+"""What can go wrong with the disk under the database, as errors a person can act on.
+
+SQLite reports a damaged file, a full disk or a read-only folder as ``sqlite3`` errors
+carrying a result code; :class:`GuardedConnection` (the connection every :class:`Store`
+uses) turns those into the :class:`StorageError` family below, wherever they surface: at
+``execute``, while rows are fetched, or at ``COMMIT``.  Other ``sqlite3`` errors (a
+constraint, bad SQL) are bugs or caller errors and pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserError
+
+# Primary result codes (https://sqlite.org/rescode.html); extended codes keep them in the low byte.
+SQLITE_READONLY = 8
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
+DAMAGE_CODES = (SQLITE_CORRUPT, SQLITE_NOTADB)
+_BATCH = 256
+
+
+class StorageError(UserError):
+    """The database's file or disk failed us; the message says what to do."""
+
+
+class DatabaseDamagedError(StorageError):
+    """The database file is damaged (SQLITE_CORRUPT / SQLITE_NOTADB)."""
+
+
+class StorageReadOnlyError(StorageError):
+    """A write to a database opened read-only (or a file or folder that cannot be written)."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or the file-size limit) is full; the write was rolled back."""
+
+
+class StorageIOError(StorageError):
+    """The operating system failed a read or write of the database (SQLITE_IOERR)."""
+
+
+def primary_code(exc: BaseException) -> int | None:
+    """The SQLite primary result code of a ``sqlite3.Error``, or None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, DatabaseDamagedError) or primary_code(exc) in DAMAGE_CODES
+
+
+def damaged_message(path: Path | str, detail: str, newest_backup: str | None) -> str:
+    where = f"Hearth's database ({path}) is damaged ({detail})."
+    if newest_backup:
+        return (f"{where} Everything up to {newest_backup} is safe in a backup. Quit Hearth "
+                "and start it again: it sets the damaged file aside, never deleting it, and "
+                "offers that backup.")
+    return (f"{where} What was saved before this moment is still in the file. Quit Hearth and "
+            "start it again: it sets the damaged file aside, never deleting it, and starts a "
+            "new one.")
+
+
+def read_only_error(path: Path | str) -> StorageReadOnlyError:
+    return StorageReadOnlyError(
+        f"Hearth cannot save: its database ({path}) or its folder is read-only. Make the "
+        "folder writable and restart Hearth; your chats can still be read.")
+
+
+def translate(exc: sqlite3.Error, path: Path | str,
+              newest_backup: Callable[[], str | None] = lambda: None) -> StorageError | None:
+    """The :class:`StorageError` for ``exc``, or None when it is not about the disk.
+
+    ``newest_backup`` is called only for damage, to say up to when the data is safe."""
+    code = primary_code(exc)
+    if code in DAMAGE_CODES:
+        return DatabaseDamagedError(damaged_message(path, str(exc), newest_backup()))
+    if code == SQLITE_FULL:
+        return StorageFullError(
+            f"The disk is full: Hearth could not save the last change to {path}. Free some "
+            "space and try again; everything saved before is kept.")
+    if code == SQLITE_READONLY:
+        return read_only_error(path)
+    if code == SQLITE_IOERR:
+        return StorageIOError(
+            f"The disk failed while Hearth was using its database ({path}: "
+            f"{getattr(exc, 'sqlite_errorname', exc)}). The last change was not saved; "
+            "everything saved before is kept. Check the disk, then restart Hearth.")
+    return None
+
+
+class GuardedCursor(sqlite3.Cursor):
+    """A cursor whose disk failures surface as :class:`StorageError`, fetches included."""
+
+    def _raise(self, exc: sqlite3.Error) -> None:
+        translated = self.connection._translate(exc)  # type: ignore[attr-defined]
+        if translated is None:
+            raise exc
+        raise translated from exc
+
+    def execute(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            self._raise(exc)
+            raise  # unreachable
+
+    def executemany(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            self._raise(exc)
+            raise
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            self._raise(exc)
+
+    def fetchmany(self, *args: Any) -> list[Any]:
+        try:
+            return super().fetchmany(*args)
+        except sqlite3.Error as exc:
+            self._raise(exc)
+            raise
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            self._raise(exc)
+            raise
+
+    def __iter__(self) -> Iterator[Any]:
+        # Rows come in batches through fetchmany (guarded, and C-speed within a batch): a
+        # Python __next__ would cost about 1 µs a row, 10 ms on a 10,000-chat sidebar.
+        while batch := self.fetchmany(_BATCH):
+            yield from batch
+
+
+class GuardedConnection(sqlite3.Connection):
+    """``sqlite3.connect(..., factory=GuardedConnection)``; ``Store`` sets ``hearth_path``
+    (named in messages) and ``hearth_newest_backup`` (a callable) after connecting."""
+
+    hearth_path: Path | str = "the database"
+    hearth_newest_backup: Callable[[], str | None] = staticmethod(lambda: None)
+
+    def _translate(self, exc: sqlite3.Error) -> StorageError | None:
+        return translate(exc, self.hearth_path, self.hearth_newest_backup)
+
+    def cursor(self, factory: Any = GuardedCursor) -> Any:  # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+        return self.cursor().execute(*args)
+
+    def executemany(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+        return self.cursor().executemany(*args)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
