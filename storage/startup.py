@@ -117,10 +117,14 @@ def _writable(database: Path) -> str | None:
 def _probe(database: Path, full: bool) -> list[str]:
     """What is wrong with ``database`` ([] if nothing): the schema is read (a bad header or
     schema fails there), then ``quick_check`` of everything or of the small tables."""
-    if database.exists() and not database.is_file():
+    if not database.exists():
+        return []
+    if not database.is_file():
         return ["it is not a file"]
-    conn = sqlite3.connect(database, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           factory=GuardedConnection)
+    # Read-only: closing a read-write connection to a file with a bad header deletes its
+    # -wal, which must go aside with it.
+    conn = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                           timeout=BUSY_TIMEOUT_MS / 1000, factory=GuardedConnection)
     try:
         conn.hearth_path = database
         tables = {row[0] for row in conn.execute(
@@ -241,19 +245,23 @@ def restore_backup(backup: Backup, path: str | os.PathLike[str] | None = None) -
     database = Path(path) if path is not None else database_path()
     if inuse.open_here(database):
         raise RuntimeError(f"close every Store on {database} before restoring a backup")
+
+    def refuse(why: object) -> DatabaseDamagedError:
+        return DatabaseDamagedError(f"{backup.label.capitalize()} ({backup.path}) is damaged "
+                                    f"too ({why}): choose another. Nothing was changed.")
+
     try:
         source = readonly.connect(backup.path, BUSY_TIMEOUT_MS)
     except (StorageError, sqlite3.Error) as exc:
-        raise DatabaseDamagedError(f"{backup.label} ({backup.path}) cannot be read: {exc}") from exc
+        raise refuse(exc.__cause__ or exc) from exc
     try:
         source.hearth_path = backup.path
         problems = quick_check(source)
+        if problems:
+            raise refuse(problems[0])
         version = source.execute("PRAGMA user_version").fetchone()[0]
-        if problems or not 1 <= version <= latest_version():
-            why = problems[0] if problems else f"schema version {version}"
-            raise DatabaseDamagedError(
-                f"{backup.label.capitalize()} ({backup.path}) is damaged too ({why}): choose "
-                "another. Nothing was changed.")
+        if not 1 <= version <= latest_version():
+            raise refuse(f"schema version {version}")
         # Copied next to the database first: a disk that fills up stops the restore before
         # the current database has moved.
         restoring = database.with_name(f".{database.name}.restoring")
