@@ -201,7 +201,7 @@ class Store:
         outer block undoes only the inner block's writes.
         """
         if self.read_only:
-            raise read_only_error(self.conn.hearth_path)
+            raise read_only_error(self.conn.hearth_path, self.conn.hearth_read_only_why)
         conn = self.conn
         undo: tuple[str, ...]
         if self._depth == 0:

@@ -9,6 +9,7 @@ constraint, bad SQL) are bugs or caller errors and pass through unchanged.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ SQLITE_CANTOPEN = 14
 SQLITE_NOTADB = 26
 DAMAGE_CODES = (SQLITE_CORRUPT, SQLITE_NOTADB)
 _BATCH = 256
+FULL_BELOW_BYTES = 1024 * 1024  # free space under which an I/O error is called a full disk
 
 
 class StorageError(UserError):
@@ -68,10 +70,24 @@ def damaged_message(path: Path | str, detail: str, newest_backup: str | None) ->
             "new one.")
 
 
-def read_only_error(path: Path | str) -> StorageReadOnlyError:
-    return StorageReadOnlyError(
+def full_error(path: Path | str) -> StorageFullError:
+    return StorageFullError(
+        f"The disk is full: Hearth could not save the last change to {path}. Free some "
+        "space and try again; everything saved before is kept.")
+
+
+def _disk_full(path: Path | str) -> bool:
+    try:
+        return shutil.disk_usage(Path(path).resolve().parent).free < FULL_BELOW_BYTES
+    except (OSError, ValueError):
+        return False
+
+
+def read_only_error(path: Path | str, why: str | None = None) -> StorageReadOnlyError:
+    """``why``: what a session opened read-only for another reason (a full disk) says."""
+    return StorageReadOnlyError(why or (
         f"Hearth cannot save: its database ({path}) or its folder is read-only. Make the "
-        "folder writable and restart Hearth; your chats can still be read.")
+        "folder writable and restart Hearth; your chats can still be read."))
 
 
 def translate(exc: sqlite3.Error, path: Path | str,
@@ -83,11 +99,11 @@ def translate(exc: sqlite3.Error, path: Path | str,
     if code in DAMAGE_CODES:
         return DatabaseDamagedError(damaged_message(path, str(exc), newest_backup()))
     if code == SQLITE_FULL:
-        return StorageFullError(
-            f"The disk is full: Hearth could not save the last change to {path}. Free some "
-            "space and try again; everything saved before is kept.")
+        return full_error(path)
     if code == SQLITE_READONLY:
         return read_only_error(path)
+    if code == SQLITE_IOERR and _disk_full(path):  # ENOSPC met where SQLite says IOERR (-shm…)
+        return full_error(path)
     if code == SQLITE_IOERR:
         return StorageIOError(
             f"The disk failed while Hearth was using its database ({path}: "
@@ -148,12 +164,16 @@ class GuardedCursor(sqlite3.Cursor):
 
 class GuardedConnection(sqlite3.Connection):
     """``sqlite3.connect(..., factory=GuardedConnection)``; ``Store`` sets ``hearth_path``
-    (named in messages) and ``hearth_newest_backup`` (a callable) after connecting."""
+    (named in messages) and ``hearth_newest_backup`` (a callable) after connecting, and
+    :func:`storage.open_store` ``hearth_read_only_why`` when it fell back to read-only."""
 
     hearth_path: Path | str = "the database"
     hearth_newest_backup: Callable[[], str | None] = staticmethod(lambda: None)
+    hearth_read_only_why: str | None = None  # see read_only_error
 
     def _translate(self, exc: sqlite3.Error) -> StorageError | None:
+        if primary_code(exc) == SQLITE_READONLY and self.hearth_read_only_why:
+            return read_only_error(self.hearth_path, self.hearth_read_only_why)
         return translate(exc, self.hearth_path, self.hearth_newest_backup)
 
     def cursor(self, factory: Any = GuardedCursor) -> Any:  # type: ignore[override]

@@ -1,8 +1,8 @@
 """Opening the database without writing to it: a read-only file or folder, or a full disk.
 
 SQLite opens a WAL database read-only (``mode=ro``) as long as it can use the ``-shm``
-file; in a folder it cannot write, without one, only ``immutable=1`` works, which also
-skips a ``-wal`` left behind (changes still in it are not shown).  A database whose schema
+file; in a folder it cannot write, or on a full disk, without one, only ``immutable=1``
+works, which also skips a ``-wal`` left behind (changes still in it are not shown).  A database whose schema
 is older than this Hearth cannot be upgraded in place, so it is copied into memory and
 upgraded there, up to :data:`UPGRADE_IN_MEMORY_MAX_BYTES`.  Every connection here also sets
 ``PRAGMA query_only``: nothing is ever written.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .errors import (SQLITE_CANTOPEN, SQLITE_READONLY, GuardedConnection, StorageError,
+from .errors import (SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_READONLY, GuardedConnection, StorageError,
                      StorageReadOnlyError, primary_code)
 from .migrations import apply_migrations, latest_version, schema_version
 
@@ -43,7 +43,7 @@ def connect(path: Path, busy_timeout_ms: int) -> GuardedConnection:
         except (sqlite3.Error, StorageError) as exc:
             conn.close()
             code = primary_code(exc) or primary_code(exc.__cause__)  # type: ignore[arg-type]
-            if code not in (SQLITE_CANTOPEN, SQLITE_READONLY) or "immutable" in query:
+            if code not in (SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_IOERR) or "immutable" in query:
                 raise
     raise AssertionError("unreachable")
 

@@ -34,7 +34,7 @@ from . import inuse, readonly
 from .backups import STAMP, Backup, copy_database, list_backups, quick_check
 from .db import BUSY_TIMEOUT_MS, Store, database_path
 from .errors import (SQLITE_CANTOPEN, DatabaseDamagedError, GuardedConnection, StorageError,
-                     StorageReadOnlyError, is_damage, primary_code)
+                     StorageFullError, StorageReadOnlyError, is_damage, primary_code)
 from .migrations import SchemaTooNewError, latest_version
 
 FULL_CHECK_MAX_BYTES = 32 * 2**20  # ~85 ms warm, ~250 ms cold: inside the 1 s cold-start budget
@@ -136,9 +136,27 @@ def _probe(database: Path, full: bool) -> list[str]:
         conn.close()
 
 
-def _fallback(database: Path, reason: str, damage: str | None = None) -> tuple[Store, StartupReport]:
+def _opening_failed(database: Path, exc: StorageError) -> tuple[Store, StartupReport]:
+    if isinstance(exc, StorageFullError):
+        return _fallback(database, "The disk is full: Hearth opened your chats read-only. Free "
+                         "some space and restart Hearth to save again.",
+                         refusal="Hearth cannot save: the disk was full when it started. Free "
+                         "some space and restart Hearth.")
+    return _fallback(database, f"Hearth opened its database read-only: {exc}",
+                     refusal=f"Hearth cannot save in this session: {exc}")
+
+
+def _fallback(database: Path, reason: str, damage: str | None = None,
+              refusal: str | None = None) -> tuple[Store, StartupReport]:
     """A read-only session: on the file if it can be read, else on an empty database in
-    memory (so the window still opens and says why)."""
+    memory (so the window still opens and says why).  ``refusal`` is what a write is told
+    (default: that the file or folder is read-only)."""
+    store, report = _read_only_session(database, reason, damage)
+    store.conn.hearth_read_only_why = refusal
+    return store, report
+
+
+def _read_only_session(database: Path, reason: str, damage: str | None) -> tuple[Store, StartupReport]:
     backups = list_backups(database)
     if damage is None and database.is_file():
         try:
@@ -174,7 +192,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
     database = Path(path) if path is not None else database_path()
     reason = _writable(database)
     if reason is not None:
-        return _fallback(database, reason)
+        refusal = None if database.parent.is_dir() else (
+            f"Hearth cannot save: its data folder {database.parent} could not be created.")
+        return _fallback(database, reason, refusal=refusal)
     wal = Path(f"{database}-wal")
     wal_left = wal.exists() and wal.stat().st_size > 0
     with inuse.exclusive(database) as alone:
@@ -185,7 +205,7 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
     try:
         problems = _probe(database, full)
     except StorageError as exc:  # not damage (that is a problem above): disk or permissions
-        return _fallback(database, f"Hearth could not open its database: {exc}")
+        return _opening_failed(database, exc)
     except sqlite3.Error as exc:  # e.g. a file SQLite cannot open at all
         if primary_code(exc) != SQLITE_CANTOPEN:
             raise
@@ -203,9 +223,11 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
         except SchemaTooNewError:
             raise
         except StorageError as exc:
-            if not is_damage(exc) or attempt:
-                return _fallback(database, f"Hearth could not open its database for writing: "
-                                 f"{exc}", None if aside is None else damage)
+            if not is_damage(exc):
+                return _opening_failed(database, exc)
+            if attempt:  # a new database, damaged at once: the disk itself is failing
+                return _fallback(database, f"Hearth opened an empty database, read-only: {exc}",
+                                 damage)
             problems = [str(exc.__cause__ or exc)]  # damage the partial check did not see
     interrupted = 0
     try:
