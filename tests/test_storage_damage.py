@@ -163,20 +163,10 @@ def test_damage_is_not_set_aside_under_another_process(saved):
         stop_child(other)
 
 
-def _corrupt_messages_root(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
-    conn.close()
-    data = bytearray(path.read_bytes())
-    data[(root - 1) * page_size:(root - 1) * page_size + 64] = b"\xff" * 64
-    path.write_bytes(bytes(data))
-
-
 def test_damage_met_mid_session_tells_the_user_what_is_safe(saved, monkeypatch):
     """A large database gets only a partial check at start; damage found later raises a
     DatabaseDamagedError saying up to when the data is safe, and the next start sets it aside."""
-    _corrupt_messages_root(saved)
+    damage(saved, "messages-root")
     monkeypatch.setattr(storage.startup, "FULL_CHECK_MAX_BYTES", 0)  # as if it were large
     store, report = open_store(saved)
     with store:
