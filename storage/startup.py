@@ -13,13 +13,15 @@ saying what it found (it raises only :class:`~storage.SchemaTooNewError`, and a
   Hearth process has the database open (one may be writing them right now; see
   :mod:`storage.inuse`).
 
-The integrity check (``PRAGMA quick_check``) costs about 2.6 ms per MB with the file in the
-page cache and 8 ms per MB from a cold disk (2.3 s / 6.9 s for the 892 MB, 1,000,000-message
-benchmark database).  So every start checks the schema and the small tables (conversations,
-settings, prompts, documents: a few ms), and the whole file when it is at most
+The integrity check (``PRAGMA quick_check``) costs about 3 ms per MB with the file in the
+page cache and 8 ms per MB from a cold disk (2.3-2.6 s / 6.9 s for the 850 MiB,
+1,000,000-message benchmark database), against a 1 s cold-start budget.  So every start
+checks the schema and the small tables (conversations, settings, prompts, documents:
+12 ms warm, 40-70 ms cold on that database), and the whole file when it is at most
 :data:`FULL_CHECK_MAX_BYTES`, or at most :data:`UNCLEAN_CHECK_MAX_BYTES` after an unclean
 shutdown (a ``-wal`` file left behind while no other Hearth had it open).  Larger files get
-their full check from :func:`storage.daily_backup`, which refuses to copy a damaged one.
+their full check from :func:`storage.daily_backup`, which refuses to copy a damaged one;
+damage met in between raises ``DatabaseDamagedError``, and the next start sets it aside.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from .errors import (SQLITE_CANTOPEN, DatabaseDamagedError, GuardedConnection, S
                      StorageFullError, StorageReadOnlyError, is_damage, primary_code)
 from .migrations import SchemaTooNewError, latest_version
 
-FULL_CHECK_MAX_BYTES = 32 * 2**20  # ~85 ms warm, ~250 ms cold: inside the 1 s cold-start budget
-UNCLEAN_CHECK_MAX_BYTES = 256 * 2**20  # ~0.7 s warm, ~2 s cold, once after a crash
+FULL_CHECK_MAX_BYTES = 16 * 2**20  # ~50 ms warm, ~130 ms cold (~18,000 messages)
+UNCLEAN_CHECK_MAX_BYTES = 256 * 2**20  # ~0.8 s warm, ~2 s cold, once after a crash
 SMALL_TABLES = ("conversations", "settings", "prompts", "prompt_versions", "model_files",
                 "documents")
 _SIDECARS = ("-wal", "-shm")
