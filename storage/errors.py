@@ -9,6 +9,7 @@ constraint, bad SQL) are bugs or caller errors and pass through unchanged.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 from common.errors import UserError
 
 # Primary result codes (https://sqlite.org/rescode.html); extended codes keep them in the low byte.
+SQLITE_ERROR = 1
 SQLITE_READONLY = 8
 SQLITE_IOERR = 10
 SQLITE_CORRUPT = 11
@@ -55,8 +57,14 @@ def primary_code(exc: BaseException) -> int | None:
     return None if code is None else int(code) & 0xFF
 
 
+def _damage_code(exc: BaseException) -> bool:
+    # A header whose format bytes were damaged is reported as a plain SQLITE_ERROR.
+    return primary_code(exc) in DAMAGE_CODES or (
+        primary_code(exc) == SQLITE_ERROR and str(exc) == "unsupported file format")
+
+
 def is_damage(exc: BaseException) -> bool:
-    return isinstance(exc, DatabaseDamagedError) or primary_code(exc) in DAMAGE_CODES
+    return isinstance(exc, DatabaseDamagedError) or _damage_code(exc)
 
 
 def damaged_message(path: Path | str, detail: str, newest_backup: str | None) -> str:
@@ -96,7 +104,7 @@ def translate(exc: sqlite3.Error, path: Path | str,
 
     ``newest_backup`` is called only for damage, to say up to when the data is safe."""
     code = primary_code(exc)
-    if code in DAMAGE_CODES:
+    if _damage_code(exc):
         return DatabaseDamagedError(damaged_message(path, str(exc), newest_backup()))
     if code == SQLITE_FULL:
         return full_error(path)
@@ -112,48 +120,86 @@ def translate(exc: sqlite3.Error, path: Path | str,
     return None
 
 
-class GuardedCursor(sqlite3.Cursor):
-    """A cursor whose disk failures surface as :class:`StorageError`, fetches included."""
+def stored_json(text: str, default: Any, kind: type | None = None) -> Any:
+    """A JSON column's value; ``default`` when its bytes were damaged (PRAGMA quick_check
+    cannot see that) or it is not of ``kind``: one flipped byte must not make a whole chat
+    unreadable."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return default
+    return default if kind is not None and not isinstance(value, kind) else value
 
-    def _raise(self, exc: sqlite3.Error) -> None:
+
+def _tolerant(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _bad_text(exc: BaseException) -> bool:
+    """Text that is not UTF-8: a flipped byte in a page that PRAGMA quick_check cannot see."""
+    return isinstance(exc, UnicodeDecodeError) or (
+        isinstance(exc, sqlite3.OperationalError) and primary_code(exc) is None
+        and str(exc).startswith("Could not decode to UTF-8"))
+
+
+class GuardedCursor(sqlite3.Cursor):
+    """A cursor whose disk failures surface as :class:`StorageError`, fetches included.
+
+    Text that is not valid UTF-8 is read with U+FFFD in place of the bad bytes: the
+    connection switches to a tolerant decoder (only then: it costs ~250 ns a value), the
+    statement runs again and the rows already handed out are skipped."""
+
+    _statement: tuple[Any, ...] = ()
+    _handed = 0  # rows returned since the statement ran
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, UnicodeDecodeError):  # in the error message SQLite wrote, which
+            # quotes damaged bytes (e.g. "malformed database schema (…)")
+            raise self.connection._damaged("an error SQLite could not spell") from exc  # type: ignore[attr-defined]
         translated = self.connection._translate(exc)  # type: ignore[attr-defined]
         if translated is None:
             raise exc
         raise translated from exc
 
-    def execute(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+    def _guard(self, call: Callable[[], Any], rerun: bool) -> Any:
         try:
-            return super().execute(*args)
-        except sqlite3.Error as exc:
-            self._raise(exc)
-            raise  # unreachable
+            return call()
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            if (not _bad_text(exc) or self.connection.text_factory is _tolerant
+                    or "RETURNING" in str(self._statement[:1]).upper()):  # would write twice
+                self._fail(exc)
+            self.connection.text_factory = _tolerant
+        try:
+            if rerun:
+                sqlite3.Cursor.execute(self, *self._statement)
+                if self._handed:
+                    sqlite3.Cursor.fetchmany(self, self._handed)
+            return call()
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            self._fail(exc)
+
+    def execute(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
+        self._statement, self._handed = args, 0
+        return self._guard(lambda: sqlite3.Cursor.execute(self, *args), rerun=False)
 
     def executemany(self, *args: Any) -> GuardedCursor:  # type: ignore[override]
-        try:
-            return super().executemany(*args)
-        except sqlite3.Error as exc:
-            self._raise(exc)
-            raise
+        self._statement, self._handed = (), 0
+        return self._guard(lambda: sqlite3.Cursor.executemany(self, *args), rerun=False)
 
     def fetchone(self) -> Any:
-        try:
-            return super().fetchone()
-        except sqlite3.Error as exc:
-            self._raise(exc)
+        row = self._guard(lambda: sqlite3.Cursor.fetchone(self), rerun=True)
+        self._handed += row is not None
+        return row
 
     def fetchmany(self, *args: Any) -> list[Any]:
-        try:
-            return super().fetchmany(*args)
-        except sqlite3.Error as exc:
-            self._raise(exc)
-            raise
+        rows = self._guard(lambda: sqlite3.Cursor.fetchmany(self, *args), rerun=True)
+        self._handed += len(rows)
+        return rows
 
     def fetchall(self) -> list[Any]:
-        try:
-            return super().fetchall()
-        except sqlite3.Error as exc:
-            self._raise(exc)
-            raise
+        rows = self._guard(lambda: sqlite3.Cursor.fetchall(self), rerun=True)
+        self._handed += len(rows)
+        return rows
 
     def __iter__(self) -> Iterator[Any]:
         # Rows come in batches through fetchmany (guarded, and C-speed within a batch): a
@@ -170,6 +216,10 @@ class GuardedConnection(sqlite3.Connection):
     hearth_path: Path | str = "the database"
     hearth_newest_backup: Callable[[], str | None] = staticmethod(lambda: None)
     hearth_read_only_why: str | None = None  # see read_only_error
+
+    def _damaged(self, detail: str) -> DatabaseDamagedError:
+        return DatabaseDamagedError(damaged_message(self.hearth_path, detail,
+                                                    self.hearth_newest_backup()))
 
     def _translate(self, exc: sqlite3.Error) -> StorageError | None:
         if primary_code(exc) == SQLITE_READONLY and self.hearth_read_only_why:

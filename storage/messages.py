@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from .clock import utc_now
+from .errors import stored_json
 from .tree import current_leaf, newest_leaf, require_visible, set_leaf, shown_branch_cte
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _stats_json(stats: Mapping[str, Any]) -> str:
 
 
 def _row_to_message(row: dict[str, Any]) -> Message:
-    return Message(**{**row, "stats": json.loads(row["stats"])})
+    return Message(**{**row, "stats": stored_json(row["stats"], {}, dict)})
 
 
 class Messages:

@@ -44,6 +44,9 @@ UNCLEAN_CHECK_MAX_BYTES = 256 * 2**20  # ~0.8 s warm, ~2 s cold, once after a cr
 SMALL_TABLES = ("conversations", "settings", "prompts", "prompt_versions", "model_files",
                 "documents")
 _SIDECARS = ("-wal", "-shm")
+# A newer Hearth's schema is refused as such (SchemaTooNewError); a version field this far
+# ahead is a damaged header instead.
+_NEWER_VERSIONS_BELIEVABLE = 1000
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ def _probe(database: Path, full: bool) -> list[str]:
         conn.hearth_path = database
         tables = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if not 0 <= version <= latest_version() + _NEWER_VERSIONS_BELIEVABLE:
+            return [f"its schema version field reads {version}"]
         return quick_check(conn, None if full else [t for t in SMALL_TABLES if t in tables])
     except DatabaseDamagedError as exc:
         return [str(exc.__cause__ or exc)]

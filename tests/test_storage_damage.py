@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fixtures.storage_faults import (DAMAGE_KINDS, checkpoint, damage, integrity, snapshot,
                                      start_child, stop_child)
 
@@ -201,3 +203,62 @@ def test_a_clean_start_reports_nothing(saved):
     with store:
         assert report.notice is None and report.check == "full" and not report.unclean
         assert sorted(chats(store)) == ["Coffee", "Taxes"]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pristine") / "hearth.db"
+    with Store(path) as store:
+        for i in range(30):
+            chat = store.conversations.create(f"chat {i}")
+            _, answer = store.messages.add_turn(chat.id, f"question {i} " * 20)
+            store.messages.update(answer.id, content=f"answer {i} " * 40, status="complete")
+    checkpoint(path)
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2**20), st.binary(min_size=1, max_size=64)),
+                min_size=1, max_size=6))
+def test_any_damage_ends_in_a_usable_store(tmp_path_factory, pristine, patches):
+    """Bytes overwritten anywhere in a database: open_store always returns a Store that can
+    be written to (the damaged file set aside when the check sees the damage)."""
+    path = tmp_path_factory.mktemp("fuzz") / "hearth.db"
+    original = pristine.read_bytes()
+    data = bytearray(original)
+    for offset, patch in patches:
+        offset %= len(data)
+        data[offset:offset + len(patch)] = patch
+    path.write_bytes(bytes(data[:len(original)]))
+    store, report = open_store(path)
+    with store:
+        assert not report.read_only
+        try:  # damage the check cannot see: read, or a one-line DatabaseDamagedError
+            for chat in store.conversations.list():
+                store.messages.thread(chat.id)
+            store.search("answer")
+        except DatabaseDamagedError:
+            pass
+        store.conversations.create("still works")
+        if report.set_aside is not None:
+            assert report.set_aside.read_bytes() == bytes(data[:len(original)])
+
+
+def test_text_and_json_damaged_in_place_are_read_not_raised(saved):
+    """Bytes flipped inside a value leave the b-trees sound, so PRAGMA quick_check passes;
+    the chat still opens, with U+FFFD for bytes that are not UTF-8 and empty stats."""
+    conn = sqlite3.connect(saved)
+    conn.execute("UPDATE messages SET content = CAST(x'416e737765722080ff21' AS TEXT),"
+                 " stats = '{\"decode_tps\"; 3' WHERE id = 2")
+    conn.execute("UPDATE conversations SET title = CAST(x'436f66666580' AS TEXT) WHERE id = 1")
+    conn.execute("INSERT INTO settings VALUES ('theme', '{\"broken', '2025-01-01')")
+    conn.commit()
+    conn.close()
+    store, report = open_store(saved)
+    with store:
+        assert report.damage is None
+        assert "Coffe\ufffd" in chats(store)
+        user, answer = store.messages.thread(1)[:2]
+        assert answer.content == "Answer \ufffd\ufffd!" and answer.stats == {}
+        assert store.search("answer")
+        assert store.settings.get("theme", "light") == "light"
