@@ -16,8 +16,8 @@ from fixtures.storage_faults import (DAMAGE_KINDS, checkpoint, damage, integrity
                                      start_child, stop_child)
 
 import storage.startup
-from storage import (DatabaseDamagedError, StorageError, Store, daily_backup, latest_version,
-                     list_backups, open_store, restore_backup)
+from storage import (DatabaseDamagedError, SchemaTooNewError, StorageError, Store,
+                     daily_backup, latest_version, list_backups, open_store, restore_backup)
 
 SET_ASIDE = re.compile(r"^hearth\.db\.damaged-\d{8}-\d{6}(-\d+)?$")
 
@@ -30,7 +30,7 @@ def broken(path: Path) -> bool:
     try:
         with Store(path) as plain:
             return plain.db.execute("PRAGMA quick_check").fetchone()[0] != "ok"
-    except (sqlite3.Error, StorageError):
+    except (sqlite3.Error, StorageError, SchemaTooNewError):
         return True
 
 
