@@ -22,7 +22,7 @@ from . import schema  # noqa: F401  (registers the migrations)
 from .backups import Backup, make_backup, newest_label
 from .conversations import Conversations
 from .documents.store import Documents
-from .errors import GuardedConnection, read_only_error
+from .errors import GuardedConnection, StorageError, read_only_error, translate
 from .messages import Messages
 from .migrations import apply_migrations, schema_version
 from .model_files import ModelFiles
@@ -130,6 +130,7 @@ class Store:
     ) -> None:
         self.path = Path(path) if path is not None else database_path()
         self.read_only = read_only
+        self._busy_timeout_ms = busy_timeout_ms
         self._counted = False  # holds a share of the in-use lock (storage.inuse)
         self.migrated_from: int | None = None  # the schema version this open upgraded from
         self.migration_backup: Backup | None = None  # the copy taken before that upgrade
@@ -137,10 +138,15 @@ class Store:
         if read_only:
             conn = readonly.connect(self.path, busy_timeout_ms)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; we BEGIN ourselves.
-            conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
-                                   isolation_level=None, factory=GuardedConnection)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # isolation_level=None: no implicit transactions; we BEGIN ourselves.
+                conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
+                                       isolation_level=None, factory=GuardedConnection)
+            except (OSError, sqlite3.Error) as exc:
+                translated = isinstance(exc, sqlite3.Error) and translate(exc, self.path)
+                raise translated or StorageError(
+                    f"Hearth cannot open its database ({self.path}): {exc}") from exc
         conn.hearth_path = self.path
         if not in_memory:
             conn.hearth_newest_backup = lambda: newest_label(self.path)
@@ -172,6 +178,14 @@ class Store:
         self.model_files = ModelFiles(self)
         self.prompts = Prompts(self)
         self.documents = Documents(self)
+
+    def reopen(self) -> Store:
+        """Another connection to the same database in the same mode (read-only, and why),
+        for another thread: what :func:`storage.open_store` decided holds there too."""
+        other = Store(self.path, busy_timeout_ms=self._busy_timeout_ms, read_only=self.read_only)
+        other.conn.hearth_path = self.conn.hearth_path
+        other.conn.hearth_read_only_why = self.conn.hearth_read_only_why
+        return other
 
     def _backup_before_migration(self, version: int) -> None:
         # Read through a second connection: this one holds the write lock (see apply_migrations).

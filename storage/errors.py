@@ -110,6 +110,10 @@ def translate(exc: sqlite3.Error, path: Path | str,
         return full_error(path)
     if code == SQLITE_READONLY:
         return read_only_error(path)
+    if code == SQLITE_CANTOPEN:
+        return StorageError(
+            f"Hearth cannot open its database ({path}): the file or its folder cannot be "
+            "opened. Check that they exist and that you may read and write them.")
     if code == SQLITE_IOERR and _disk_full(path):  # ENOSPC met where SQLite says IOERR (-shm…)
         return full_error(path)
     if code == SQLITE_IOERR:

@@ -125,9 +125,9 @@ def apply_migrations(
             if now >= step.version:  # another connection did it
                 conn.execute("ROLLBACK")
                 continue
-            if before is not None:
+            if before is not None and now == current:  # not mid-way through another's run
                 before(now)
-                before = None
+            before = None
             step.apply(db)
             conn.execute(f"PRAGMA user_version = {int(step.version)}")
             conn.execute("COMMIT")

@@ -35,8 +35,8 @@ from pathlib import Path
 from . import inuse, readonly
 from .backups import STAMP, Backup, copy_database, list_backups, quick_check
 from .db import BUSY_TIMEOUT_MS, Store, database_path
-from .errors import (SQLITE_CANTOPEN, DatabaseDamagedError, GuardedConnection, StorageError,
-                     StorageFullError, StorageReadOnlyError, is_damage, primary_code)
+from .errors import (DatabaseDamagedError, GuardedConnection, StorageError,
+                     StorageFullError, StorageReadOnlyError, is_damage)
 from .migrations import SchemaTooNewError, latest_version
 
 FULL_CHECK_MAX_BYTES = 16 * 2**20  # ~50 ms warm, ~130 ms cold (~18,000 messages)
@@ -214,10 +214,6 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
         problems = _probe(database, full)
     except StorageError as exc:  # not damage (that is a problem above): disk or permissions
         return _opening_failed(database, exc)
-    except sqlite3.Error as exc:  # e.g. a file SQLite cannot open at all
-        if primary_code(exc) != SQLITE_CANTOPEN:
-            raise
-        problems = [str(exc)]
     for attempt in range(2):
         if problems:
             damage = problems[0]
@@ -239,9 +235,7 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
             problems = [str(exc.__cause__ or exc)]  # damage the partial check did not see
     interrupted = 0
     try:
-        with inuse.exclusive(database) as alone:
-            if alone:
-                interrupted = store.messages.mark_interrupted()
+        interrupted = store.messages.mark_interrupted()  # only when no other Hearth is running
     except StorageError:
         pass  # a full disk: the answers stay 'streaming' until a start that can write
     return store, StartupReport(

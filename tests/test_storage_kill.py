@@ -263,6 +263,7 @@ def test_an_answer_another_process_is_writing_is_left_alone(tmp_path):
         store, report = open_store(path)
         with store:
             assert report.interrupted == 0 and not report.unclean
+            assert store.messages.mark_interrupted() == 0  # as the CLI or the window calls it
             (answer,) = [m for m in store.messages.list_for(1) if m.role == "assistant"]
             assert answer.status == "streaming"
     finally:

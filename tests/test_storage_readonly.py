@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fixtures.storage_faults import (build_at_version, damage, read_only_file, read_only_folder,
                                      snapshot, start_child)
 
-from storage import (DATA_DIR_ENV, StorageReadOnlyError, Store, latest_version, open_store)
+from storage import (DATA_DIR_ENV, StorageError, StorageReadOnlyError, Store, latest_version,
+                     open_store)
 from storage.documents import Extracted, Location, Unit
 
 
@@ -37,7 +38,6 @@ WRITES = {
     "document": lambda s: s.documents.add(
         Extracted((Unit("text", Location(section="")),), None, "text"), sha256="a" * 64,
         name="a.txt", size=4),
-    "recovery": lambda s: s.messages.mark_interrupted(),
     "raw SQL": lambda s: s.db.execute("DELETE FROM settings"),
 }
 
@@ -48,6 +48,7 @@ def assert_read_only(store: Store) -> None:
     assert [m.content for m in store.messages.thread(1)] == ["what is kept?", "everything"]
     assert [h.message_id for h in store.search("everything")] == [2]
     assert store.settings.get("theme") == "dark"
+    assert store.messages.mark_interrupted() == 0  # start-up recovery: nothing to do here
     for name, write in WRITES.items():
         with pytest.raises(StorageReadOnlyError, match="read-only") as caught:
             write(store)
@@ -57,13 +58,19 @@ def assert_read_only(store: Store) -> None:
 def test_read_only_folder(saved):
     before, listing = snapshot(saved), sorted(os.listdir(saved.parent))
     with read_only_folder(saved.parent):
-        with pytest.raises((sqlite3.Error, OSError, StorageReadOnlyError)):
-            Store(saved).conversations.create("x")  # a traceback on every command before
+        with pytest.raises(StorageError):  # a traceback on every command before
+            Store(saved).conversations.create("x")
         store, report = open_store(saved)
         with store:
             assert report.read_only and "read-only" in report.read_only_reason
             assert report.notice == report.read_only_reason
             assert_read_only(store)
+            worker = ThreadPoolExecutor(1)  # a worker thread opens its own, read-only as well
+            other = worker.submit(store.reopen).result()
+            try:
+                worker.submit(assert_read_only, other).result()
+            finally:
+                worker.submit(other.close).result()
     assert snapshot(saved) == before and sorted(os.listdir(saved.parent)) == listing
 
 
