@@ -77,8 +77,9 @@ def list_backups(database: Path) -> list[Backup]:
 
 
 def newest_label(database: Path) -> str | None:
+    """When the newest backup was made ("2025-03-12 14:03"), or None if there is none."""
     backups = list_backups(database)
-    return backups[0].label if backups else None
+    return f"{backups[0].created:%Y-%m-%d %H:%M}" if backups else None
 
 
 def _fsync(path: Path) -> None:

@@ -68,11 +68,12 @@ def is_damage(exc: BaseException) -> bool:
 
 
 def damaged_message(path: Path | str, detail: str, newest_backup: str | None) -> str:
+    """``newest_backup``: when the newest backup was made, e.g. "2025-03-12 14:03"."""
     where = f"Hearth's database ({path}) is damaged ({detail})."
     if newest_backup:
-        return (f"{where} Everything up to {newest_backup} is safe in a backup. Quit Hearth "
-                "and start it again: it sets the damaged file aside, never deleting it, and "
-                "offers that backup.")
+        return (f"{where} Your chats up to {newest_backup} are safe in a backup, and the rest "
+                "is still in the file. Quit Hearth and start it again: it sets the damaged "
+                "file aside, never deleting it, and offers that backup.")
     return (f"{where} What was saved before this moment is still in the file. Quit Hearth and "
             "start it again: it sets the damaged file aside, never deleting it, and starts a "
             "new one.")

@@ -178,7 +178,7 @@ def test_damage_met_mid_session_tells_the_user_what_is_safe(saved, monkeypatch):
         with pytest.raises(DatabaseDamagedError) as caught:
             store.messages.thread(chat.id)
         backup = list_backups(saved)[0]
-        assert f"Everything up to {backup.label} is safe" in str(caught.value)
+        assert f"Your chats up to {backup.created:%Y-%m-%d %H:%M} are safe" in str(caught.value)
         assert "start it again" in str(caught.value)
         with pytest.raises(DatabaseDamagedError):
             store.search("answer")
