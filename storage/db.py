@@ -17,11 +17,14 @@ from pathlib import Path
 import platformdirs
 from sqlite_utils import Database
 
+from . import inuse, readonly
 from . import schema  # noqa: F401  (registers the migrations)
+from .backups import Backup, make_backup, newest_label
 from .conversations import Conversations
 from .documents.store import Documents
+from .errors import GuardedConnection, StorageError, read_only_error, translate
 from .messages import Messages
-from .migrations import apply_migrations
+from .migrations import apply_migrations, schema_version
 from .model_files import ModelFiles
 from .prompts import Prompts
 from .search import SearchHit, search
@@ -41,7 +44,8 @@ def _pointer_file() -> Path:
 
 def default_data_dir() -> Path:
     """``$HEARTH_DATA_DIR`` if set, else the folder chosen in Settings, else the platform's
-    user data folder; created."""
+    user data folder; created if possible (a folder that cannot be created is returned all
+    the same: :func:`storage.open_store` then opens read-only and says why)."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         folder = Path(override).expanduser()
@@ -51,7 +55,10 @@ def default_data_dir() -> Path:
         except OSError:
             chosen = ""
         folder = Path(chosen) if chosen else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return folder
 
 
@@ -75,7 +82,10 @@ def move_data_dir(store: Store, target: str | os.PathLike[str]) -> Path:
 def database_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The database file inside ``data_dir`` (default: :func:`default_data_dir`)."""
     folder = default_data_dir() if data_dir is None else Path(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # as default_data_dir
     return folder / DATABASE_FILENAME
 
 
@@ -104,6 +114,12 @@ class Store:
     ``store.documents``, ``store.tool_calls``; plus ``store.search(...)`` and
     ``store.transaction()``.  ``store.db`` is the underlying
     ``sqlite_utils.Database`` for anything else.
+
+    A damaged file, a full disk or a read-only folder surface as a
+    :class:`~storage.errors.StorageError` (see :mod:`storage.errors`).  Before a
+    migration the database is copied to ``backups/`` (see :mod:`storage.backups`).
+    ``read_only=True`` opens without writing anything (see :mod:`storage.readonly`);
+    :func:`storage.open_store` picks it by itself where the folder cannot be written.
     """
 
     def __init__(
@@ -111,22 +127,49 @@ class Store:
         path: str | os.PathLike[str] | None = None,
         *,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else database_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; we BEGIN ourselves.
-        conn = sqlite3.connect(
-            self.path, timeout=busy_timeout_ms / 1000, isolation_level=None
-        )
+        self.read_only = read_only
+        self._busy_timeout_ms = busy_timeout_ms
+        self._counted = False  # holds a share of the in-use lock (storage.inuse)
+        self.migrated_from: int | None = None  # the schema version this open upgraded from
+        self.migration_backup: Backup | None = None  # the copy taken before that upgrade
+        in_memory = str(self.path) == ":memory:"
+        if read_only:
+            conn = readonly.connect(self.path, busy_timeout_ms)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # isolation_level=None: no implicit transactions; we BEGIN ourselves.
+                conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
+                                       isolation_level=None, factory=GuardedConnection)
+            except (OSError, sqlite3.Error) as exc:
+                translated = isinstance(exc, sqlite3.Error) and translate(exc, self.path)
+                raise translated or StorageError(
+                    f"Hearth cannot open its database ({self.path}): {exc}") from exc
+        conn.hearth_path = self.path
+        if not in_memory:
+            conn.hearth_newest_backup = lambda: newest_label(self.path)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.journal_mode: str = _enable_wal(conn, busy_timeout_ms / 1000)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
-            self.schema_version = apply_migrations(self.db)
+            if read_only:
+                conn, self.journal_mode = readonly.upgraded(conn, self.path)
+                self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
+                self.schema_version = schema_version(self.db)
+            else:
+                if not in_memory:
+                    inuse.acquire(self.path)
+                    self._counted = True
+                self.journal_mode = _enable_wal(conn, busy_timeout_ms / 1000)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
+                self.schema_version = apply_migrations(
+                    self.db, before=None if in_memory else self._backup_before_migration)
         except BaseException:
             conn.close()
+            self._release()
             raise
         self._depth = 0
         self._closed = False
@@ -137,6 +180,28 @@ class Store:
         self.prompts = Prompts(self)
         self.documents = Documents(self)
         self.tool_calls = ToolCalls(self)
+
+    def reopen(self) -> Store:
+        """Another connection to the same database in the same mode (read-only, and why),
+        for another thread: what :func:`storage.open_store` decided holds there too."""
+        other = Store(self.path, busy_timeout_ms=self._busy_timeout_ms, read_only=self.read_only)
+        other.conn.hearth_path = self.conn.hearth_path
+        other.conn.hearth_read_only_why = self.conn.hearth_read_only_why
+        return other
+
+    def _backup_before_migration(self, version: int) -> None:
+        # Read through a second connection: this one holds the write lock (see apply_migrations).
+        source = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            self.migration_backup = make_backup(source, self.path, version, "migration")
+        finally:
+            source.close()
+        self.migrated_from = version
+
+    def _release(self) -> None:
+        if self._counted:
+            inuse.release(self.path)
+            self._counted = False
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -151,6 +216,8 @@ class Store:
         nested blocks become savepoints, so an exception caught inside an
         outer block undoes only the inner block's writes.
         """
+        if self.read_only:
+            raise read_only_error(self.conn.hearth_path, self.conn.hearth_read_only_why)
         conn = self.conn
         undo: tuple[str, ...]
         if self._depth == 0:
@@ -182,6 +249,7 @@ class Store:
         if not self._closed:
             self.conn.close()
             self._closed = True
+            self._release()
 
     def __enter__(self) -> Store:
         return self
@@ -191,4 +259,5 @@ class Store:
 
     def __repr__(self) -> str:
         version = getattr(self, "schema_version", None)
-        return f"<Store {str(self.path)!r} schema_version={version}>"
+        mode = " read-only" if getattr(self, "read_only", False) else ""
+        return f"<Store {str(self.path)!r} schema_version={version}{mode}>"

@@ -11,12 +11,15 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from common.values import EFFORTS
 
+from . import inuse
 from .clock import utc_now
+from .errors import stored_json
 from .tree import current_leaf, newest_leaf, require_visible, set_leaf, shown_branch_cte
 
 if TYPE_CHECKING:
@@ -81,7 +84,7 @@ def _stats_json(stats: Mapping[str, Any]) -> str:
 
 
 def _row_to_message(row: dict[str, Any]) -> Message:
-    return Message(**{**row, "stats": json.loads(row["stats"])})
+    return Message(**{**row, "stats": stored_json(row["stats"], {}, dict)})
 
 
 class Messages:
@@ -390,16 +393,21 @@ class Messages:
         return int(count)
 
     def mark_interrupted(self) -> int:
-        """Turn every 'streaming' message into 'failed' (content kept).
-
-        Call once at startup, before any generation begins: a message still
-        streaming then was cut off when Hearth crashed or was killed.
-        Returns how many messages were changed.
+        """Turn every 'streaming' message into 'failed' (content kept): cut off when the
+        process writing it crashed or was killed.  Does nothing (returns 0) while another
+        process has the database open: its answers may be streaming right now (see
+        :mod:`storage.inuse`); nor on a read-only Store.  Returns how many were changed.
         """
-        with self._store.transaction():
-            cursor = self._store.db.execute(
-                "UPDATE messages SET status = 'failed', error = ?, updated_at = ?"
-                " WHERE status = 'streaming'",
-                (INTERRUPTED_ERROR, utc_now()),
-            )
+        path = self._store.path
+        if self._store.read_only:
+            return 0
+        with inuse.exclusive(path) if str(path) != ":memory:" else nullcontext(True) as alone:
+            if not alone:
+                return 0
+            with self._store.transaction():
+                cursor = self._store.db.execute(
+                    "UPDATE messages SET status = 'failed', error = ?, updated_at = ?"
+                    " WHERE status = 'streaming'",
+                    (INTERRUPTED_ERROR, utc_now()),
+                )
         return cursor.rowcount

@@ -92,12 +92,17 @@ def apply_migrations(
     *,
     target: int | None = None,
     migrations: Sequence[Migration] | None = None,
+    before: Callable[[int], None] | None = None,
 ) -> int:
     """Bring ``db`` up to ``target`` (default: latest); return the new version.
 
     Safe to run from several connections at once: the version is re-read
     after taking the write lock, so a migration is never applied twice.
     ``migrations`` defaults to the registry (tests pass their own).
+    ``before(current_version)`` runs once before the first migration of a database
+    that has a schema already (version >= 1), while this connection holds the write lock
+    but has written nothing: the backup, read through another connection, is exactly the
+    state being upgraded.  If it raises, nothing is changed.
     """
     steps = list(MIGRATIONS if migrations is None else migrations)
     latest = latest_version(steps)
@@ -111,12 +116,18 @@ def apply_migrations(
             f"supports ({latest}); update Hearth to open it"
         )
     conn = db.conn
+    if current == 0:  # a new database: nothing to back up (another connection may be creating it)
+        before = None
     for step in steps[current:target]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if schema_version(db) >= step.version:  # another connection did it
+            now = schema_version(db)
+            if now >= step.version:  # another connection did it
                 conn.execute("ROLLBACK")
                 continue
+            if before is not None and now == current:  # not mid-way through another's run
+                before(now)
+            before = None
             step.apply(db)
             conn.execute(f"PRAGMA user_version = {int(step.version)}")
             conn.execute("COMMIT")

@@ -11,6 +11,7 @@ from common.errors import UserError
 from common.values import EFFORTS
 
 from .clock import utc_now
+from .errors import stored_json
 
 if TYPE_CHECKING:
     from .db import Store
@@ -54,7 +55,8 @@ class PromptVersion:
 
 
 def _row(row: dict) -> Prompt:
-    return Prompt(**{**row, "tags": tuple(json.loads(row["tags"])), "favourite": bool(row["favourite"])})
+    return Prompt(**{**row, "tags": tuple(stored_json(row["tags"], [], list)),
+                      "favourite": bool(row["favourite"])})
 
 
 def validate(fields: dict[str, Any]) -> dict[str, Any]:

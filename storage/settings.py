@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .clock import utc_now
+from .errors import stored_json
 
 if TYPE_CHECKING:
     from .db import Store
@@ -25,7 +26,7 @@ class Settings:
         row = self._store.db.execute(
             "SELECT value FROM settings WHERE key = ?", (key,)
         ).fetchone()
-        return default if row is None else json.loads(row[0])
+        return default if row is None else stored_json(row[0], default)
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` (anything ``json.dumps`` accepts; TypeError otherwise).
@@ -50,7 +51,7 @@ class Settings:
         rows = self._store.db.execute(
             "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
         ).fetchall()
-        return {key: json.loads(value) for key, value in rows}
+        return {key: stored_json(value, None) for key, value in rows}
 
     def delete(self, key: str) -> bool:
         """Forget ``key``; False if it was not set."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from common.text import display_name
 
 from ..clock import utc_now
+from ..errors import stored_json
 from ..tree import shown_branch_cte
 from .chunk import Chunk, chunk
 from .units import KINDS, Extracted, Location
@@ -70,11 +71,11 @@ class DocumentChunk:
 
 
 def _document(row: dict[str, Any]) -> Document:
-    return Document(**{**row, "warnings": tuple(json.loads(row["warnings"]))})
+    return Document(**{**row, "warnings": tuple(stored_json(row["warnings"], [], list))})
 
 
 def _chunk(row: dict[str, Any]) -> DocumentChunk:
-    return DocumentChunk(**{**row, "location": Location.from_dict(json.loads(row["location"]))})
+    return DocumentChunk(**{**row, "location": Location.from_dict(stored_json(row["location"], {}, dict))})
 
 
 def question_expression(question: str) -> str:
