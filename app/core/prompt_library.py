@@ -15,7 +15,11 @@ import yaml
 
 from common.errors import UserError
 from storage import Store
-from storage.prompt_files import parse_markdown, read_library
+from storage.prompt_files import (  # noqa: F401  (PromptImportError: re-exported for callers)
+    PromptImportError,
+    parse_markdown,
+    read_library,
+)
 from storage.prompts import Prompt, PromptError
 
 BUILTINS = ("date", "clipboard", "selection")
