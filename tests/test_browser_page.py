@@ -7,7 +7,7 @@ import itertools
 import re
 import textwrap
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.core.tools.base import ToolError
@@ -36,6 +36,8 @@ def _reference_wrap(text: str) -> list[str]:
 
 @FUZZ
 @given(st.text(st.sampled_from(list("ab -\t\n—")) | st.characters(), max_size=400))
+@example("x" * 250)  # one long word
+@example("longer-" * 30)  # textwrap breaks after hyphens
 def test_lines_wrap_exactly_as_the_reference_wraps_them(text):
     assert wrap_lines(text) == _reference_wrap(text)
 

@@ -125,7 +125,8 @@ def test_a_session_reads_exactly_as_in_openais_reference_browser(browser, web):
             continue
         assert got[0] == expected[0], where  # [cursor] title (url)
         (start, end, total), (start_, end_, total_) = _scrollbar(got[1]), _scrollbar(expected[1])
-        assert (start, total) == (start_, total_) and abs(end - end_) <= (end_ - start_) // 10, where
+        assert (start, total) == (start_, total_), where
+        assert abs(end - end_) <= (end_ - start_) // 10, where
         shown = min(end, end_) - start + 1
         assert got[2:3 + shown] == expected[2:3 + shown], where
 
@@ -199,6 +200,20 @@ def test_find_is_case_insensitive_and_its_matches_open_a_few_lines_above(browser
         "Cannot run `find` on search results page or find results page")
 
 
+def test_view_source_shows_the_html_itself(browser, web):
+    browser("open", id=web.url("/article"))
+    source = browser("open", view_source=True, num_lines=4)
+    assert source.text.startswith(f"[1] article (view-source:{web.url('/article')})")
+    assert "L2: <!DOCTYPE html><html><head><title>One \nL3: Page</title><style>" in source.text
+    browser("find", pattern="div")
+    browser("open", view_source=True)  # of a find results page: nothing to fetch
+    assert web.paths() == ["/article", "/article"]
+
+
+def test_search_takes_top_n_as_the_reference_does(browser):
+    assert browser("search", query="q", top_n=1).text.count("  * 【") == 1
+
+
 def test_citations_name_a_cursor_and_lines_the_model_saw(browser, web):
     browser("search", query="q")
     out = browser("open", id=0)
@@ -214,7 +229,7 @@ def test_citations_name_a_cursor_and_lines_the_model_saw(browser, web):
     assert browser.session.cited(7, 1, 1) is None and browser.session.cited(1, 50, 60) is None
 
 
-# -- the model's mistakes and unreachable things: a message back, nothing else ----------------------
+# -- the model's mistakes and unreachable things: a message back, nothing else ------------------
 
 
 def test_mistakes_are_answered_in_the_references_words(browser, web):
@@ -375,7 +390,7 @@ def test_a_pdf_opens_as_its_text(browser, web):
     assert "not a valid PDF" in browser.error("open", id=web.url("/broken.pdf"))
 
 
-# -- what is contacted ------------------------------------------------------------------------------
+# -- what is contacted --------------------------------------------------------------------------
 
 
 def test_pages_on_this_computer_are_refused_unless_allowed(web):

@@ -35,8 +35,10 @@ _WIDE = re.compile(r"[\u2e80-\U0010ffff]")  # CJK and beyond: nearer a token a c
 # A citation in the answer: 【6†L9-L11】 or 【8†L3】.
 CITATION = re.compile(r"【(?P<cursor>\d+)†L(?P<start>\d+)(?:-L(?P<end>\d+))?】")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:(?!\d)", re.IGNORECASE)  # not "host:port"
+_SCHEME_HTTP = re.compile(r"https?://", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""",
+                           re.IGNORECASE)
 
 __all__ = ["BrowserSession", "CITATION", "FetchLimits", "SearchBackend", "SearxngBackend",
            "browser_tools", "find_citations"]
@@ -63,10 +65,10 @@ class BrowserSession:
     `limits`: size, time and redirect limits per fetch, and whether local addresses open.
     Calls are serialised; any thread may make them."""
 
-    def __init__(self, backend: SearchBackend | None, limits: FetchLimits = FetchLimits(), *,
+    def __init__(self, backend: SearchBackend | None, limits: FetchLimits | None = None, *,
                  max_results: int = 20, view_tokens: int = VIEW_TOKENS) -> None:
         self.backend = backend
-        self.limits = limits
+        self.limits = limits or FetchLimits()
         self.max_results = max_results
         self.view_tokens = view_tokens
         self.stack: list[Page] = []  # cursor → page
@@ -111,9 +113,10 @@ class BrowserSession:
             else:
                 current = self._page(cursor)
                 link = _integer(id, "id")
-                if link < 0:  # scroll the page (or show its source)
+                if link < 0:  # scroll the page (or show the source of one fetched)
+                    fetched = current.matches is None and _SCHEME_HTTP.match(current.url)
                     page = (self._fetch(current.url, deadline, contacted, True)
-                            if view_source and current.url else current)
+                            if view_source and fetched else current)
                 elif current.matches is not None:
                     if link not in current.matches:
                         raise ToolError(f"Invalid link id `{link}`.")
@@ -172,7 +175,8 @@ class BrowserSession:
         self.stack.append(page)
         body = "\n".join(f"L{n}: {page.lines[n]}" for n in range(loc, end))
         header = page.title + (f" ({_cut(unquote(page.url))})" if page.url else "")
-        text = f"[{cursor}] {header}\n**viewing lines [{loc} - {end - 1}] of {total - 1}**\n\n{body}"
+        scrollbar = f"**viewing lines [{loc} - {end - 1}] of {total - 1}**"
+        text = f"[{cursor}] {header}\n{scrollbar}\n\n{body}"
         citation = {"key": str(cursor), "label": page.title, "url": page.url,
                     "lines": [loc, end - 1]}
         return ToolOutput(text, citations=(citation,),
@@ -212,7 +216,8 @@ def _render(fetched: Fetched, view_source: bool) -> Page:
     kind, body = fetched.content_type, fetched.body
     name = unquote(urlsplit(fetched.url).path.rstrip("/").rpartition("/")[2]) or \
         domain_of(fetched.url)
-    if kind == "application/pdf" or (not kind and body.startswith(b"%PDF-")):
+    if kind == "application/pdf" or (kind in ("", "application/octet-stream")
+                                     and body.startswith(b"%PDF-")):
         if view_source:
             raise ToolError("a PDF has no source to show")
         from .browser_pdf import pdf_text
@@ -296,6 +301,8 @@ class BrowserTool:
         if not isinstance(arguments, dict):
             raise ToolError("The arguments must be a JSON object.")
         args = {k: v for k, v in arguments.items() if k != "source"}  # only the web here
+        if "top_n" in args:  # the reference takes either spelling
+            args.setdefault("topn", args.pop("top_n"))
         # Leave a moment of the loop's own limit to report a timeout as ours.
         deadline = Deadline.after(min(self.session.limits.timeout_s,
                                       max(1.0, context.timeout_s - 2)), context.cancel)

@@ -72,7 +72,7 @@ class Deadline:
 class Fetcher:
     """One HTTP client (connections, cookies) for one chat's browser session."""
 
-    def __init__(self, limits: FetchLimits = FetchLimits()) -> None:
+    def __init__(self, limits: FetchLimits) -> None:
         import httpx2  # the client huggingface-hub already brings; imported when first used
 
         self.limits = limits

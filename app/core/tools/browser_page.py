@@ -17,7 +17,6 @@ import textwrap
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlsplit
 
-
 WRAP_WIDTH = 80
 MAX_PAGE_CHARS = 1_000_000  # wrapping and searching stay well under a second
 _SPECIAL = str.maketrans({"【": "〖", "】": "〗", "◼": "◾", "\u200b": None})
@@ -45,14 +44,12 @@ class Page:
     matches: dict[int, tuple[Page, int]] | None = None  # find results: id → (page, line)
 
 
-def make_page(url: str, title: str, text: str, links: dict[int, str] | None = None,
-              show_url: bool = True) -> Page:
+def make_page(url: str, title: str, text: str, links: dict[int, str] | None = None) -> Page:
+    """The page's lines: a `URL:` line first (the reference's `display_urls`), then its text."""
     if len(text) > MAX_PAGE_CHARS:
         text = (text[:MAX_PAGE_CHARS]
                 + f"\n\n[Page cut: only its first {MAX_PAGE_CHARS:,} characters are shown.]")
-    if show_url:
-        text = f"\nURL: {url}\n{text}"
-    return Page(url, title, wrap_lines(text), links or {})
+    return Page(url, title, wrap_lines(f"\nURL: {url}\n{text}"), links or {})
 
 
 def wrap_lines(text: str) -> list[str]:
@@ -102,6 +99,8 @@ def html_page(html: str, url: str, title: str | None = None) -> Page:
     skipped: list[bool] = []  # per open element: was its subtree skipped?
     events = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
     for event, element in events:
+        if walker.size > MAX_PAGE_CHARS:
+            break  # make_page cuts the text there anyway
         if event == "start":
             tag = element.tag.lower() if isinstance(element.tag, str) else ""
             skipped.append(walker.start(element, tag))
@@ -126,6 +125,7 @@ class _Walker:
         self.links: dict[int, str] = {}
         self._ids: dict[str, int] = {}
         self._out: list[str] = []
+        self.size = 0  # characters written so far
         self._newlines = 0  # line breaks owed before the next text (2: a paragraph)
         self._space = False  # a space owed before the next text
         self._at_line_start = True
@@ -298,6 +298,7 @@ class _Walker:
         elif self._space:
             self._out.append(" ")
         self._out.append(text)
+        self.size += len(text)
         self._at_line_start, self._space, self._last = False, False, text[-1]
 
 
