@@ -270,3 +270,26 @@ def test_gpt_oss_python_tool_runs_through_the_loop_with_approval(store, engine):
     assert asked and asked[0] == "python"
     assert (calls[0].recipient, calls[0].channel, calls[0].content_type) == ("python", "analysis", "code")
     assert calls[0].status == "done" and calls[0].result.strip().endswith("42")
+
+
+def test_argument_checks_never_fetch_a_schema_from_the_network():
+    """jsonschema fetches a remote $ref by default; a tool's schema must not make us connect."""
+    import socket
+    import sys
+
+    from app.core.tool_loop import parse_arguments
+
+    attempts = []
+
+    def hook(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo"):
+            attempts.append(args)
+    sys.addaudithook(hook)
+    spec = ToolSpec(name="remote", description="", parameters={
+        "type": "object", "properties": {"x": {"$ref": "http://192.0.2.1/schema.json"}}})
+    call = ToolCall("functions.remote", '{"x": 1}')
+    try:
+        parse_arguments(call, spec)
+    except Exception:
+        pass  # refusing is fine; reaching out is not
+    assert attempts == [] and socket is not None

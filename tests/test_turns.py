@@ -173,3 +173,30 @@ def test_failed_and_empty_answers_are_left_out_of_history(store, engine):
     store.messages.update(failed.id, status="failed", error="boom")
     later = store.messages.add(conversation.id, "user", "next")
     assert history_for(store, conversation.id, later.id) == [{"role": "user", "content": "lost question"}]
+
+
+def test_a_disk_that_fills_mid_answer_stops_it_with_a_message_and_keeps_what_was_saved(store, engine):
+    """SQLite's page limit makes the database full for real (SQLITE_FULL) part-way through."""
+    from fixtures.gui import ENDLESS
+
+    conversation = store.conversations.create()
+    earlier_user, earlier = store.messages.add_turn(conversation.id, "Earlier question")
+    store.messages.update(earlier.id, content="Earlier answer", status="complete")
+    pieces = []
+
+    def fill_the_disk(event):
+        if isinstance(event, AnswerDelta):
+            pieces.append(event.text)
+            if len(pieces) == 3:  # from now on nothing more fits
+                pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+                store.db.execute(f"PRAGMA max_page_count = {pages}")
+
+    result = run_turn(store, engine, TurnRequest(conversation.id, "Tell me everything", effort="low",
+                                                 sampling=Sampling(temperature=0.0, grammar=ENDLESS)),
+                      on_event=fill_the_disk)
+    assert result.status == "failed" and "disk is full" in result.error.lower()
+    store.db.execute("PRAGMA max_page_count = 1073741823")
+    rows = store.messages.list_for(conversation.id)
+    assert [(m.content, m.status) for m in rows[:2]] == [("Earlier question", "complete"),
+                                                          ("Earlier answer", "complete")]
+    assert rows[-1].role == "assistant"  # kept (streaming, or failed with what was saved)

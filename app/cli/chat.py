@@ -191,7 +191,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     model, prefs, options = _model_and_prefs(args.model)
     interrupts = Interrupts()
     lock = startup.TurnsLock(default_data_dir()) if save else None
-    tools = tools_cli.registry(args.mcp) if args.tools else None
+    tools = tools_cli.registry(args.mcp, args.search_url) if args.tools else None
     keys = tools_cli.parse_keys(args.tools, tools) if tools else []
     ask = (lambda _request: "once") if args.yes else tools_cli.terminal_approver(interrupts.cancel)
     host = EngineHost("hearth-turn", open_store=Store if save else (lambda: Store(":memory:")))
@@ -282,6 +282,8 @@ def add_parsers(sub) -> None:
     chat.add_argument("--tools", metavar="NAME,…",
                       help="tools the model may use (see `hearth tools list`), comma-separated")
     chat.add_argument("--mcp", metavar="FILE", help="MCP servers to offer tools from (mcp.json format)")
+    chat.add_argument("--search-url", metavar="URL",
+                      help="the browser tool's search service (a SearXNG address)")
     chat.add_argument("--yes", action="store_true",
                       help="allow every tool call without asking")
     chat.add_argument("--seed", type=int)

@@ -42,6 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_storage() -> None:
+    """Open the database once as the window does at start (a damaged one is set aside and a
+    new one started, a read-only folder opened read-only), and say so in one line."""
+    from storage import default_data_dir, open_store
+    from storage.db import DATABASE_FILENAME
+
+    if not (default_data_dir() / DATABASE_FILENAME).exists():
+        return  # nothing to check; commands that need one create it
+    store, report = open_store()
+    store.close()
+    if report.notice:
+        print(f"hearth: note: {report.notice}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -51,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("llama.cpp").addHandler(logging.NullHandler())
     logging.getLogger("llama.cpp").propagate = False
     try:
+        if args.command != "render":  # render never opens the database
+            _check_storage()
         if args.command == "models":
             return models.run(args)
         if args.command == "prompts":

@@ -17,13 +17,21 @@ from inference.events import ToolCall
 from storage import default_data_dir
 
 
-def registry(mcp_file: str | None = None) -> ToolRegistry:
-    """The tools this command may offer: the built-in ones, and those of the MCP servers in
-    `mcp_file` (or the data folder's mcp.json)."""
-    found = ToolRegistry(default_data_dir())
+def registry(mcp_file: str | None = None, search: str | None = None) -> ToolRegistry:
+    """The tools this command may offer: the built-in ones, the browser (with `search` or the
+    app's saved search service), and those of the MCP servers in `mcp_file` (or the data
+    folder's mcp.json)."""
+    from app.core.tools import registry as tool_registry
     from app.core.tools import setup
+    from storage import Store
+    from storage.db import DATABASE_FILENAME
 
-    setup.add_optional_tools(found, mcp_file=mcp_file)
+    data_dir = default_data_dir()
+    if search is None and (data_dir / DATABASE_FILENAME).exists():
+        with Store() as store:
+            search = tool_registry.search_url(store)
+    found = ToolRegistry(data_dir)
+    setup.add_optional_tools(found, mcp_file=mcp_file, search_url=search)
     return found
 
 
@@ -40,7 +48,7 @@ def parse_keys(text: str, tools: ToolRegistry) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    tools = registry(args.mcp)
+    tools = registry(args.mcp, args.search_url)
     try:
         choices = tools.choices()
         if args.json:
@@ -81,6 +89,7 @@ def add_parser(sub) -> None:
     listing = tools_sub.add_parser("list", help="every tool the model could be offered")
     listing.add_argument("--mcp", metavar="FILE", help="MCP servers (Claude Desktop's mcp.json format)")
     listing.add_argument("--json", action="store_true", help="one JSON object per tool")
+    listing.add_argument("--search-url", metavar="URL", help="the browser's search service (SearXNG)")
 
 
 # -- in `hearth chat` ----------------------------------------------------------------------------

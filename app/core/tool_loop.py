@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Sequence
 
 import jsonschema
+import referencing
 
 from app.core.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolSpec
 from inference.events import ToolCall
@@ -129,7 +130,9 @@ def parse_arguments(call: ToolCall, spec: ToolSpec) -> Any:
         raise ToolError(f"The arguments are not valid JSON ({exc}). Send a JSON object that "
                         "matches the tool's parameters.") from None
     try:
-        validator = jsonschema.validators.validator_for(spec.parameters)(spec.parameters)
+        # An empty registry: a `$ref` to an address is never fetched (jsonschema would).
+        validator = jsonschema.validators.validator_for(spec.parameters)(
+            spec.parameters, registry=referencing.Registry())
         errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
     except (jsonschema.exceptions.SchemaError, RecursionError, TypeError) as exc:
         raise ToolError(f"The tool's own parameter schema is broken: {exc}") from None

@@ -41,7 +41,7 @@ from inference.events import (
 )
 from inference.runtime import Engine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
-from storage import CURRENT_LEAF, Store
+from storage import CURRENT_LEAF, StorageError, Store
 from storage.conversations import DEFAULT_TITLE
 
 log = logging.getLogger(__name__)
@@ -301,6 +301,9 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
             sampling = replace(sampling, seed=(sampling.seed + 1) % 2**31)
             prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         status = "cancelled" if stats.finish_reason == "cancelled" else "complete"
+    except StorageError as exc:  # the disk is full (or failed) mid-answer: stop, keep what was saved
+        error = str(exc)
+        stats.finish_reason = "error"
     except RenderCancelled:  # Stop while a (slow) template rendered: a stop like any other
         stats.finish_reason = "cancelled"
         status = "cancelled"
@@ -312,7 +315,13 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         error = describe_failure(exc)
         stats.finish_reason = "error"
     progress.finish_reasoning()
-    record = save(status)
+    try:
+        record = save(status)
+    except StorageError as exc:  # the row keeps its last saved text; the next start marks it
+        log.warning("the answer's last save failed: %s", exc)
+        error = error or str(exc)
+        status, record = "failed", made
+
     if on_event:
         on_event(Done(stats))
     return TurnResult(user.id, answer.id, status, "".join(progress.answer),

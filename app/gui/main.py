@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from app.core import logs
 from app.gui import errors
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtCore, QtNetwork, QtWidgets
-from storage import Store, default_data_dir
+from storage import DatabaseDamagedError, SchemaTooNewError, default_data_dir, open_store
 
 log = logging.getLogger("hearth")
 
@@ -25,7 +28,11 @@ class SingleInstance:
     def __init__(self, data_dir) -> None:
         digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
         self.name = f"hearth-{digest}"
-        self.lock = QtCore.QLockFile(str(data_dir / "hearth.lock"))
+        # In the data folder, or — where that folder cannot be written — in a per-user place:
+        # a read-only folder must not read as "Hearth is already running".
+        where = data_dir if os.access(data_dir, os.W_OK) else Path(tempfile.gettempdir())
+        self.lock = QtCore.QLockFile(str(where / (f"hearth-{digest}.lock" if where != data_dir
+                                                  else "hearth.lock")))
         self.lock.setStaleLockTime(0)
         self.server = None
 
@@ -64,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         QtWidgets.QMessageBox.warning(None, "Hearth", "Hearth is already running with this data "
                                       f"folder ({data_dir}), but it does not answer.")
         return 1
-    store = Store()
+    try:
+        store, report = open_store()  # a damaged database is set aside, a read-only one opened so
+    except (SchemaTooNewError, DatabaseDamagedError) as exc:
+        QtWidgets.QMessageBox.critical(None, "Hearth", str(exc))
+        return 1
     from app.core import preferences
     from app.gui import theme
 
     theme.apply(app, preferences.load(store).theme)
     app.styleHints().colorSchemeChanged.connect(  # the system switched light/dark
         lambda _scheme: preferences.load(store).theme == "system" and window.apply_theme("system"))
-    window = MainWindow(store)
+    window = MainWindow(store, report)
     errors.install(window)  # an exception escaping a slot: reported, and the window recovers
     instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     window.show()

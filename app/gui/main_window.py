@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from app.core import model_library, preferences, prompt_library, startup
@@ -23,6 +24,7 @@ from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
 from storage import Store
+from storage.startup import StartupReport
 
 WINDOW_KEY = "window_state"  # geometry and splitter, restored at the next start
 SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
@@ -30,7 +32,7 @@ CHOOSE_MODEL = "Choose a model…"
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, report: StartupReport | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Hearth")
         self.resize(1100, 760)
@@ -42,9 +44,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chat_view = ChatView()
         self.composer = Composer()
         self.banner = Banner()
+        # What start-up found wrong with the database (set aside, read-only): shown until dismissed.
+        self.storage_banner = Banner()
+        self.report = report
         self.session = ModelSession(store, self)
         self.controller = ChatController(store, self.chat_view, self.session, self)
-        prompt_library.ensure_starters(store)
+        if not store.read_only:
+            prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
         self.palette = PromptPalette(store, self)
         self.composer.set_palette(self.palette)
@@ -63,6 +69,7 @@ class MainWindow(QtWidgets.QMainWindow):
         column = QtWidgets.QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
+        column.addWidget(self.storage_banner)
         column.addWidget(self.banner)
         column.addWidget(self.preset_bar)
         column.addWidget(self.chat_view, 1)
@@ -160,7 +167,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.refresh_conversations()
 
     def start(self) -> None:
-        """At launch: load the default model, or greet a first-time user."""
+        """At launch: say what start-up found, load the default model, or greet a newcomer."""
+        self._show_startup_report()
         default = model_library.default_model(self.store)
         if default is not None and default.is_file():
             self.session.load(str(default))
@@ -168,6 +176,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_welcome()
         if default is not None:
             self.statusBar().showMessage(f"The default model is gone: {default}", 15000)
+
+    def _show_startup_report(self) -> None:
+        report = self.report
+        if report is None or report.notice is None:
+            return
+        serious = report.set_aside is not None or report.damage is not None or report.read_only
+        if report.set_aside is not None and report.backups:
+            action, then = "Restore backup…", lambda: self.restore_backup(report.backups[0])
+        elif report.read_only:
+            action, then = None, None
+        else:
+            action, then = "Dismiss", self.storage_banner.hide
+        self.storage_banner.show_message(report.notice, "error" if serious else "info", action)
+        self.storage_banner.action_clicked.connect(lambda: then and then())
+
+    def restore_backup(self, backup) -> None:
+        """Put a backup back in place of the database now in use (which is set aside, never
+        deleted), then start again on it."""
+        answer = QtWidgets.QMessageBox.question(
+            self, "Restore backup", f"Restore the backup from {backup.created:%Y-%m-%d %H:%M}?\n\n"
+            "The database in use now is kept beside it, renamed. Hearth restarts.")
+        if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+            return
+        from storage import restore_backup
+
+        path = self.store.path
+        self.close()
+        self.store.close()
+        restore_backup(backup, path)
+        QtCore.QProcess.startDetached(sys.executable, ["-m", "app"])
+        QtWidgets.QApplication.instance().quit()
 
     def show_welcome(self) -> None:
         self.welcome.refresh()
@@ -383,7 +422,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._closed:  # once: a second close (at exit) finds the database closed
             self._closed = True
             self.attacher.closed = True
-            self._save_window_state()
+            if not self.store.read_only:
+                self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.session.shutdown()

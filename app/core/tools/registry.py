@@ -6,7 +6,8 @@ What the person chose is kept in the settings table:
 
 - `tools.defaults`: the tools on in a new chat;
 - `tools.chat:<id>`: the tools on in that chat (the composer's Tools menu);
-- `tools.allowed:<id>` and `tools.always_allowed`: calls that no longer ask.
+- `tools.allowed:<id>` and `tools.always_allowed`: calls that no longer ask;
+- `tools.search_url`: the browser's search service.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULTS_KEY = "tools.defaults"
 CHAT_PREFIX = "tools.chat:"
 ALLOWED_PREFIX = "tools.allowed:"
 ALWAYS_KEY = "tools.always_allowed"
+SEARCH_URL_KEY = "tools.search_url"  # the browser's search service (a SearXNG address)
 # On in a new chat: nothing here reaches the network or changes a file without asking.
 DEFAULT_ON = ("calculator", "current_time", "search_documents", "python")
 
@@ -175,3 +177,8 @@ def approvals_for(store: Store, conversation_id: int | None,
 
 def _strings(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def search_url(store: Store) -> str | None:
+    value = store.settings.get(SEARCH_URL_KEY)
+    return value if isinstance(value, str) and value.strip() else None

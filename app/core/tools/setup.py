@@ -33,9 +33,21 @@ def _add_python(registry: ToolRegistry) -> None:
 
 
 def _add_browser(registry: ToolRegistry, search_url: str | None) -> None:
-    from app.core.tools import browser  # noqa: F401  (lands with the browser tool)
+    """The one tool that reaches the network: listed always, available once the person has
+    named a search backend (a SearXNG address), and off until they turn it on."""
+    from app.core.tools.browser import BrowserSession, FetchLimits, SearxngBackend, browser_tools
 
-    raise ImportError("browser tool not wired yet")
+    specs = tuple(t.spec for t in browser_tools(BrowserSession(None, FetchLimits())))
+
+    def make(_conversation_id):  # one session per chat: its pages and cursors
+        return list(browser_tools(BrowserSession(SearxngBackend(search_url), FetchLimits())))
+
+    registry.add(ToolChoice(
+        "browser", "Browser", "Searches the web and reads pages (gpt-oss's own browser tool). "
+        "The only tool that reaches the internet.", "built-in", specs, False, True,
+        available=bool(search_url),
+        why_unavailable="" if search_url else "name a search service (a SearXNG address) in "
+                                              "Settings → Tools, or pass --search-url"), make)
 
 
 def _add_mcp(registry: ToolRegistry, mcp_file: str | None) -> None:
