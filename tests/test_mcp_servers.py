@@ -79,6 +79,8 @@ def test_tools_are_offered_with_their_schemas_and_answer(fx):
     assert (spec.approval, spec.source, spec.reaches_network) == ("ask", "MCP: fx", False)
     assert tools["add"].run({"a": 2, "b": 3}, context()).text == "5"
     assert fx.statuses()["fx"].state == "ready"
+    with pytest.raises(ToolError, match="must be a JSON object"):
+        tools["add"].run([2, 3], context())
 
 
 def test_an_error_result_is_a_tool_error_with_the_servers_words(fx):
@@ -222,7 +224,7 @@ def test_unusable_tools_are_refused_with_reasons_and_the_others_kept():
     servers = MCPServers(MCPConfig((stdio("raw", "bad-tools", script=RAW),)))
     try:
         tools = by_name(servers.tools())
-        assert sorted(tools) == ["bare", "good"]
+        assert sorted(tools) == ["bare", "good", "local_ref"]
         assert tools["bare"].spec.parameters == {"type": "object", "properties": {}}
         assert tools["good"].run({"q": "x"}, context()).text == "good ok"
         assert dict(servers.statuses()["raw"].refused) == {
@@ -230,6 +232,8 @@ def test_unusable_tools_are_refused_with_reasons_and_the_others_kept():
             "deep": "its input schema is nested more than 24 levels deep",
             "numeric": "its input schema is not a JSON object",
             "?": "has no name",
+            "fetchy": "its input schema refers to another document "
+                      "('http://127.0.0.1:9/schema.json')",
         }
     finally:
         servers.close()

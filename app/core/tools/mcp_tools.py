@@ -57,6 +57,10 @@ def vet_tool(raw: Any) -> tuple[dict | None, str]:
         return None, f"its input schema is not an object schema (type {str(schema['type'])[:40]!r})"
     if _depth(schema) > MAX_SCHEMA_DEPTH:
         return None, f"its input schema is nested more than {MAX_SCHEMA_DEPTH} levels deep"
+    if (ref := _outside_reference(schema)) is not None:
+        # jsonschema fetches such a document when it validates: a server could make Hearth
+        # reach any address it names.
+        return None, f"its input schema refers to another document ({ref[:80]!r})"
     if len(json.dumps(schema)) > MAX_SCHEMA_CHARS:
         return None, f"its input schema is larger than {MAX_SCHEMA_CHARS // 1000} KB"
     entry = dict(raw, inputSchema=schema)
@@ -195,3 +199,19 @@ def _depth(value: Any) -> int:
             stack.extend((child, depth + 1) for child in children)
     return deepest
 
+
+
+def _outside_reference(schema: dict) -> str | None:
+    """The first $ref (or dynamic ref) that points outside the schema itself, if any."""
+    stack: list = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in ("$ref", "$dynamicRef", "$recursiveRef"):
+                ref = item.get(key)
+                if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+                    return str(ref)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
