@@ -134,8 +134,13 @@ def test_describe_lists_servers_tools_and_schemas(fx):
 
 
 def test_a_server_that_dies_mid_call_fails_with_its_stderr_and_restarts_on_next_use():
-    statuses = []
-    servers = MCPServers(MCPConfig((stdio("fx"),)), on_status=statuses.append)
+    statuses, threads = [], set()
+
+    def on_status(status):
+        statuses.append(status)
+        threads.add(threading.current_thread().name)
+
+    servers = MCPServers(MCPConfig((stdio("fx", "--noise"),)), on_status=on_status)
     try:
         tools = by_name(servers.tools())
         with pytest.raises(ToolError) as caught:
@@ -147,21 +152,14 @@ def test_a_server_that_dies_mid_call_fails_with_its_stderr_and_restarts_on_next_
         assert "out of cheese" in status.stderr_tail
         assert "add" in by_name(servers.tools(start=False))  # still offered: a call restarts it
         assert tools["add"].run({"a": 4, "b": 4}, context()).text == "8"
-        assert [s.state for s in statuses] == ["starting", "ready", "failed", "starting", "ready"]
+        # A stray line on stdout is skipped, and said in the tail, not taken for a message.
+        assert "skipped a line on stdout that is not JSON-RPC: Server listening" in \
+            statuses[1].stderr_tail
     finally:
         servers.close()
-
-
-def test_status_changes_are_reported_on_the_servers_thread():
-    seen = []
-    servers = MCPServers(MCPConfig((stdio("fx", "--noise"),)),
-                         on_status=lambda s: seen.append((s, threading.current_thread().name)))
-    servers.tools()
-    servers.close()
-    assert [(s.state, thread) for s, thread in seen] == [
-        ("starting", "mcp-servers"), ("ready", "mcp-servers"), ("stopped", "mcp-servers")]
-    # A stray line on stdout is skipped, and said in the tail, not taken for a message.
-    assert "skipped a line on stdout that is not JSON-RPC: Server listening" in seen[1][0].stderr_tail
+    assert [s.state for s in statuses] == ["starting", "ready", "failed", "starting", "ready",
+                                           "stopped"]
+    assert threads == {"mcp-servers"}  # the callback runs on the servers' own thread
 
 
 def test_a_server_that_never_answers_fails_in_bounded_time_and_is_stopped():
@@ -235,6 +233,26 @@ def test_unusable_tools_are_refused_with_reasons_and_the_others_kept():
             "fetchy": "its input schema refers to another document "
                       "('http://127.0.0.1:9/schema.json')",
         }
+    finally:
+        servers.close()
+
+
+def test_initialize_comes_first_so_servers_ignoring_unknown_methods_start():
+    servers = MCPServers(MCPConfig((stdio("raw", "silent", script=RAW),)))
+    try:
+        assert by_name(servers.tools())["small"].run({}, context()).text == "small ok"
+        received = [line for line in servers.statuses()["raw"].stderr_tail.splitlines()
+                    if line.startswith("got ")]
+        assert received[:2] == ["got initialize", "got notifications/initialized"]
+    finally:
+        servers.close()
+
+
+def test_a_server_of_the_2026_protocol_only_is_reached_by_discovery():
+    servers = MCPServers(MCPConfig((stdio("raw", "modern-only", script=RAW),)))
+    try:
+        assert by_name(servers.tools())["small"].run({}, context()).text == "modern ok"
+        assert "got server/discover" in servers.statuses()["raw"].stderr_tail
     finally:
         servers.close()
 

@@ -59,6 +59,11 @@ class Connection:
         self._wake: asyncio.Event | None = None
         self._stop_requested = False
         self._failure = ""  # set by a call that saw the connection die
+        # "legacy": `initialize` first, as Claude Desktop and LM Studio do. The SDK's default,
+        # "auto", first sends `server/discover`, which a server ignoring unknown methods
+        # (many hand-written ones) leaves unanswered for 10 s. A server speaking only the
+        # 2026 protocol refuses `initialize` with -32022; then "auto" it is.
+        self._mode = "legacy"
 
     def _set(self, **changes: Any) -> None:
         self.status = replace(self.status, **changes)
@@ -92,7 +97,7 @@ class Connection:
         self._wake = wake = asyncio.Event()
         output = ServerOutput(on_closed=wake.set)
         self._set(state="starting", reason="", refused=(), stderr_tail="")
-        ready, reason, tools = False, "", self.status.tools
+        ready, again, reason, tools = False, False, "", self.status.tools
         opened = http_transport if self.config.url else stdio_transport
 
         async def on_log(params: Any) -> None:
@@ -106,7 +111,7 @@ class Connection:
             deadline=anyio.current_time() + self._start_timeout_s)
         try:
             with scope:
-                async with Client(vetted(opened(self.config, output), refused), mode="auto",
+                async with Client(vetted(opened(self.config, output), refused), mode=self._mode,
                                   cache=None, logging_callback=on_log, message_handler=on_message,
                                   client_info=Implementation(name="Hearth", version="0.1")
                                   ) as client:
@@ -122,19 +127,26 @@ class Connection:
         except Exception as e:  # noqa: BLE001 - whatever the server did, it is a status
             reason = self._failure or _failure_reason(e, ready)
             log.debug("MCP server %s failed", self.config.name, exc_info=True)
+            # -32022, UNSUPPORTED_PROTOCOL_VERSION: a server of the 2026 protocol only.
+            again = (self._mode == "legacy" and not ready and not self._stop_requested
+                     and any(getattr(leaf, "code", None) == -32022 for leaf in _all_leaves(e)))
         finally:
-            if scope.cancel_called and not ready and not self._stop_requested:
-                reason = f"did not finish starting within {self._start_timeout_s:g} s"
             self._client = self._scope = None
-            if self._stop_requested:
+            if again:
+                self._mode = "auto"
+            elif self._stop_requested:
                 self._set(state="stopped", tools=(), reason="", stderr_tail=output.tail())
             else:
+                if scope.cancel_called and not ready:
+                    reason = f"did not finish starting within {self._start_timeout_s:g} s"
                 if output.exited_by_itself:
                     reason = f"{reason} ({stop_signal_name(output.returncode)})"
                 self._set(state="failed", tools=tools if ready else (), reason=reason[:300],
                           stderr_tail=output.tail())
-            if not attempt.done():
+            if not again and not attempt.done():
                 attempt.set_result(None)
+        if again:  # under the same attempt: whoever waits for the start keeps waiting
+            self._task = asyncio.ensure_future(self._lifetime(attempt))
 
     async def call(self, tool: str, arguments: dict) -> ToolOutput:
         from mcp.shared.exceptions import MCPError
