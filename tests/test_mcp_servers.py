@@ -395,3 +395,24 @@ def test_stdio_servers_cost_no_network_access():
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"answer": "3", "events": []}
+
+
+FORGETFUL = """
+import sys
+from pathlib import Path
+from app.core.tools.base import ToolContext
+from app.core.tools.mcp_config import MCPConfig, ServerConfig
+from app.core.tools.mcp_servers import MCPServers
+servers = MCPServers(MCPConfig((ServerConfig(name="fx", command=sys.executable, args=(sys.argv[1],)),)))
+tools = {t.spec.name: t for t in servers.tools()}
+print(tools["spawn_child"].run({}, ToolContext(conversation_id=None, data_dir=Path("."))).text)
+"""
+
+
+def test_a_process_leaving_without_close_leaves_no_server_behind():
+    out = subprocess.run([sys.executable, "-c", FORGETFUL, SERVER], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**__import__("os").environ,
+                                                       "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    grandchild = int(out.stdout.strip().splitlines()[-1])
+    assert wait_for(lambda: gone(grandchild))

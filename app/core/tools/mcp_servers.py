@@ -17,10 +17,12 @@ naming and result text are mcp_tools.py.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterable
 
 from app.core.tools.base import ToolContext, ToolError, ToolOutput, ToolSpec
@@ -170,6 +172,9 @@ class MCPServers:
                 self._thread = threading.Thread(target=self._loop.run_forever,
                                                 name="mcp-servers", daemon=True)
                 self._thread.start()
+                # A process leaving without close(): the loop's (daemon) thread still runs
+                # when exit handlers do, so servers that ignore a closed stdin are stopped too.
+                atexit.register(_close_at_exit, weakref.ref(self))
             loop = self._loop
         if threading.current_thread() is self._thread:
             coroutine.close()
@@ -254,3 +259,8 @@ def describe(servers: MCPServers, *, reserved: Iterable[str] = (), start: bool =
             "refused": [{"tool": tool, "reason": why} for tool, why in status.refused],
         })
     return described
+
+
+def _close_at_exit(servers: weakref.ref) -> None:
+    if (alive := servers()) is not None:
+        alive.close()
