@@ -5,6 +5,7 @@ hostile one (tests/fixtures/mcp_raw_server.py) that breaks the protocol."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -39,12 +40,14 @@ def by_name(tools) -> dict:
 
 
 def gone(pid: int) -> bool:
-    """True once `pid` no longer exists (a zombie still exists: its parent has not reaped it)."""
+    """True once `pid` is dead and not our zombie (a zombie of ours would mean we never
+    reaped it; an orphan's zombie is for the init process to reap, which some containers'
+    first process never does)."""
     try:
-        psutil.Process(pid).status()
+        process = psutil.Process(pid)
+        return process.status() == psutil.STATUS_ZOMBIE and process.ppid() != os.getpid()
     except psutil.NoSuchProcess:
         return True
-    return False
 
 
 def wait_for(condition, within: float = 15.0) -> bool:
@@ -357,7 +360,8 @@ def test_a_server_over_streamable_http():
 
 
 def test_an_unreachable_address_fails_without_waiting_for_the_timeout():
-    servers = MCPServers(MCPConfig((ServerConfig(name="web", url=f"http://127.0.0.1:{free_port()}/mcp"),)))
+    address = f"http://127.0.0.1:{free_port()}/mcp"
+    servers = MCPServers(MCPConfig((ServerConfig(name="web", url=address),)))
     try:
         started = time.monotonic()
         assert servers.tools() == []
@@ -378,7 +382,8 @@ sys.addaudithook(hook)
 from app.core.tools.base import ToolContext
 from app.core.tools.mcp_config import MCPConfig, ServerConfig
 from app.core.tools.mcp_servers import MCPServers
-servers = MCPServers(MCPConfig((ServerConfig(name="fx", command=sys.executable, args=(sys.argv[1],)),)))
+fx = ServerConfig(name="fx", command=sys.executable, args=(sys.argv[1],))
+servers = MCPServers(MCPConfig((fx,)))
 tools = {t.spec.name: t for t in servers.tools()}
 answer = tools["add"].run({"a": 1, "b": 2}, ToolContext(conversation_id=None, data_dir=Path(".")))
 servers.close()
@@ -390,8 +395,7 @@ def test_stdio_servers_cost_no_network_access():
     """Nothing in Hearth's process connects, binds, sends or resolves a name (the audit hook
     sees every socket call but creation; asyncio's own wake-up pair is a socketpair)."""
     out = subprocess.run([sys.executable, "-c", AUDIT, SERVER], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, env={**__import__("os").environ,
-                                                       "PYTHONPATH": str(ROOT)})
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"answer": "3", "events": []}
@@ -403,7 +407,8 @@ from pathlib import Path
 from app.core.tools.base import ToolContext
 from app.core.tools.mcp_config import MCPConfig, ServerConfig
 from app.core.tools.mcp_servers import MCPServers
-servers = MCPServers(MCPConfig((ServerConfig(name="fx", command=sys.executable, args=(sys.argv[1],)),)))
+fx = ServerConfig(name="fx", command=sys.executable, args=(sys.argv[1],))
+servers = MCPServers(MCPConfig((fx,)))
 tools = {t.spec.name: t for t in servers.tools()}
 print(tools["spawn_child"].run({}, ToolContext(conversation_id=None, data_dir=Path("."))).text)
 """
@@ -411,8 +416,7 @@ print(tools["spawn_child"].run({}, ToolContext(conversation_id=None, data_dir=Pa
 
 def test_a_process_leaving_without_close_leaves_no_server_behind():
     out = subprocess.run([sys.executable, "-c", FORGETFUL, SERVER], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, env={**__import__("os").environ,
-                                                       "PYTHONPATH": str(ROOT)})
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     grandchild = int(out.stdout.strip().splitlines()[-1])
     assert wait_for(lambda: gone(grandchild))

@@ -73,7 +73,8 @@ def sdks() -> dict:
 
 def main() -> None:
     with Contention() as contention:
-        results = {"machine": machine(), "code": code_version(), "ours": ours(), "sdk_stdio_client": sdks()}
+        results = {"machine": machine(), "code": code_version(), "ours": ours(),
+                   "sdk_stdio_client": sdks()}
     results["contention"] = contention.report()
     for side in ("ours", "sdk_stdio_client"):
         for key, value in results[side].items():

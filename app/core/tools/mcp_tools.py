@@ -81,7 +81,8 @@ def vet_listing(result: Any, already: int = 0) -> tuple[Any, list[tuple[str, str
     kept, refused = [], []
     for raw in result["tools"]:
         entry, reason = vet_tool(raw)
-        label = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else "?"
+        name = raw.get("name") if isinstance(raw, dict) else None
+        label = name if isinstance(name, str) else "?"
         if entry is not None and already + len(kept) >= MAX_TOOLS_PER_SERVER:
             entry, reason = None, f"the server offers more than {MAX_TOOLS_PER_SERVER} tools"
         if entry is None:
