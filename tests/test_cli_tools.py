@@ -76,3 +76,40 @@ def test_render_with_tools_and_a_date_equals_openai_harmony(capsys, monkeypatch,
                  "--tools", str(tmp_path / "tools.json"), "--date", "2026-01-02"]) == 0
     text, _ = reference(conversation, effort="high", date="2026-01-02", tools=[weather])
     assert capsys.readouterr().out == text
+
+
+def mcp_file(tmp_path) -> str:
+    """mcp.json (Claude Desktop's format) with one real MCP server: the SDK's, over stdio."""
+    from pathlib import Path
+
+    server = Path(__file__).with_name("fixtures") / "mcp_server.py"
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({"mcpServers": {"math": {"command": sys.executable,
+                                                        "args": [str(server)]}}}))
+    return str(path)
+
+
+def test_tools_list_shows_an_mcp_servers_tools_as_the_model_calls_them(capsys, tmp_path):
+    assert main(["tools", "list", "--json", "--mcp", mcp_file(tmp_path)]) == 0
+    listed = {t["key"]: t for t in lines(capsys.readouterr().out)}
+    add = listed["mcp:math/add"]
+    assert add["name"] == "functions.add" and add["source"] == "MCP: math"
+    assert add["approval"] == "ask" and set(add["parameters"]["properties"]) == {"a", "b"}
+    assert "mcp:math" in listed  # the whole server, as one choice
+
+
+def test_chat_calls_an_mcp_tool_through_the_loop(capsys, tiny_gpt_oss, tmp_path):
+    grammar = CALC_CALL.replace("functions.calculator", "functions.add").replace(
+        '\\"expression\\":\\"6*7\\"', '\\"a\\":6,\\"b\\":36')
+    with Store() as store:
+        speak(store, tiny_gpt_oss, grammar, temperature=1.0)
+    config = mcp_file(tmp_path)
+    for seed in range(1, 30):
+        status = main(["chat", "--model", str(tiny_gpt_oss), "--tools", "mcp:math", "--mcp", config,
+                       "--yes", "--json", "--seed", str(seed), "--effort", "low", "Add six and 36"])
+        events = lines(capsys.readouterr().out)
+        if any(e["type"] == "tool_result" for e in events):
+            break
+    assert status == 0
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert (result["status"], result["result"]) == ("done", "42")

@@ -37,7 +37,7 @@ def registry(mcp_file: str | None = None, search: str | None = None) -> ToolRegi
 
 def parse_keys(text: str, tools: ToolRegistry) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
-    known = {c.key: c for c in tools.choices()}
+    known = {c.key: c for c in tools.choices(start=any(k.startswith("mcp:") for k in keys))}
     unknown = [k for k in keys if k not in known]
     if unknown:
         raise UserError(f"no tool named {', '.join(unknown)}; available: {', '.join(known) or 'none'}")
@@ -50,7 +50,7 @@ def parse_keys(text: str, tools: ToolRegistry) -> list[str]:
 def cmd_list(args: argparse.Namespace) -> int:
     tools = registry(args.mcp, args.search_url)
     try:
-        choices = tools.choices()
+        choices = tools.choices(start=True)  # a terminal can wait for MCP servers to start
         if args.json:
             for c in choices:
                 for spec in c.specs:
@@ -61,6 +61,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                                       "description": spec.description,
                                       "parameters": spec.parameters}, ensure_ascii=False))
             return 0
+        if tools.mcp is not None:
+            for status in tools.mcp.statuses().values():
+                if status.state == "failed":
+                    print(f"MCP server {status.name}: {status.reason}", file=sys.stderr)
         for c in choices:
             flags = [c.source]
             if c.needs_approval:

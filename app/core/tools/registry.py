@@ -58,7 +58,8 @@ class ToolRegistry:
         self.data_dir = Path(data_dir)
         self._factories: dict[str, tuple[ToolChoice, Factory]] = {}
         self._live: dict[tuple[str, int | None], list[Tool]] = {}
-        self._sources: list[Callable[[], list[tuple[ToolChoice, Factory]]]] = []
+        self._sources: list[Callable[..., list[tuple[ToolChoice, Factory]]]] = []
+        self.mcp = None  # the MCP servers (app/core/tools/mcp_servers.MCPServers), if any
         for tool in (Calculator(), Clock(), DocumentSearch()):
             self.add(self._choice(tool.spec), lambda _cid, t=tool: [t])
 
@@ -71,15 +72,16 @@ class ToolRegistry:
         """A tool (or a family of tools, like the browser's three) the person may turn on."""
         self._factories[choice.key] = (choice, factory)
 
-    def add_source(self, source: Callable[[], list[tuple[ToolChoice, Factory]]]) -> None:
-        """Tools that come and go (an MCP server's): asked for their list each time."""
+    def add_source(self, source: Callable[..., list[tuple[ToolChoice, Factory]]]) -> None:
+        """Tools that come and go (an MCP server's): asked for their list each time, with
+        `start=True` where waiting for servers to start is fine (not on the GUI thread)."""
         self._sources.append(source)
 
-    def choices(self) -> list[ToolChoice]:
+    def choices(self, *, start: bool = False) -> list[ToolChoice]:
         found = dict(self._factories)
         for source in self._sources:
             try:
-                found.update({choice.key: (choice, factory) for choice, factory in source()})
+                found.update({choice.key: (choice, factory) for choice, factory in source(start=start)})
             except Exception:  # a source that fails lists nothing; the others stay
                 log.exception("listing tools failed")
         return [choice for choice, _ in found.values()]
@@ -89,7 +91,7 @@ class ToolRegistry:
             return self._factories[key]
         for source in self._sources:
             try:
-                for choice, factory in source():
+                for choice, factory in source(start=True):
                     if choice.key == key:
                         return choice, factory
             except Exception:
@@ -126,6 +128,8 @@ class ToolRegistry:
             for tool in tools:
                 _close(tool)
         self._live.clear()
+        if self.mcp is not None:
+            self.mcp.close()
 
 
 def _close(tool: Tool) -> None:

@@ -5,6 +5,7 @@ need (a sandbox, a search backend, server processes) is only touched when asked 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from app.core.tools.registry import ToolChoice, ToolRegistry
 
@@ -51,6 +52,35 @@ def _add_browser(registry: ToolRegistry, search_url: str | None) -> None:
 
 
 def _add_mcp(registry: ToolRegistry, mcp_file: str | None) -> None:
-    from app.core.tools import mcp_servers  # noqa: F401  (lands with the MCP client)
+    """The person's MCP servers (mcp.json in the data folder, or `mcp_file`): started on
+    demand; each tool is a choice of its own (`mcp:<server>/<tool>`), and `mcp:<server>`
+    takes all of a server's tools."""
+    from app.core.tools.mcp_config import config_path, load_config
+    from app.core.tools.mcp_servers import MCPServers
 
-    raise ImportError("MCP client not wired yet")
+    path = Path(mcp_file) if mcp_file else config_path(registry.data_dir)
+    if mcp_file is None and not path.exists():
+        return
+    servers = MCPServers(load_config(path))  # a bad file: its UserError, naming the field
+    registry.mcp = servers
+    reserved = tuple(spec.name for c in registry.choices() for spec in c.specs)
+
+    def source(start: bool = False) -> list:
+        found = []
+        tools = servers.tools(reserved=reserved, start=start)
+        by_server: dict[str, list] = {}
+        for tool in tools:
+            by_server.setdefault(tool.server, []).append(tool)
+            found.append((ToolChoice(f"mcp:{tool.server}/{tool.remote.name}",
+                                     tool.spec.title or tool.spec.name, tool.spec.description,
+                                     tool.spec.source, (tool.spec,), True,
+                                     tool.spec.reaches_network),
+                          lambda _cid, t=tool: [t]))
+        for server, its in by_server.items():
+            found.append((ToolChoice(f"mcp:{server}", f"{server} (all its tools)",
+                                     f"Every tool of the MCP server {server}.", f"MCP: {server}",
+                                     tuple(t.spec for t in its), True,
+                                     any(t.spec.reaches_network for t in its)),
+                          lambda _cid, ts=tuple(its): list(ts)))
+        return found
+    registry.add_source(source)
