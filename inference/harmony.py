@@ -63,9 +63,10 @@ class HarmonyParser:
 
     def finish(self, stop: str = "") -> list[Event]:
         """End of stream; `stop`: the end-of-generation token that ended it, if one did (its
-        text: `<|call|>` completes a tool call, as `<|return|>` does an answer). Without one a
-        tool call was cut off and is dropped: its arguments are incomplete."""
-        if stop in ("<|call|>", "<|return|>") and self._state == "body":
+        text: `<|call|>` completes a tool call, as `<|return|>` does an answer; a model that
+        ends the message with `<|endoftext|>` finished it too). Without one — the length limit,
+        Stop — a tool call was cut off and is dropped: its arguments are incomplete."""
+        if stop in ("<|call|>", "<|return|>", "<|endoftext|>") and self._state == "body":
             return self._marker(stop)
         header = self._role + self._channel
         if self._state == "header" and header.strip() and not self._in_channel:

@@ -59,6 +59,7 @@ class ToolFinished:
     duration_s: float = 0.0
     pages: tuple[str, ...] = ()
     citations: tuple[dict, ...] = ()
+    call: ToolCall | None = None  # the call answered (a bad one never had a ToolStarted)
 
 
 @dataclass

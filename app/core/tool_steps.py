@@ -113,7 +113,7 @@ class ToolSteps:
                                      duration_s=round(outcome.duration_s, 3))
         if self.on_event:
             self.on_event(ToolFinished(seq, outcome.status, outcome.text, outcome.duration_s,
-                                       tuple(pages), tuple(citations)))
+                                       tuple(pages), tuple(citations), call))
         self.count += 1
         return [{"role": "assistant", "thinking": reasoning, "content": preamble,
                  "tool_calls": [call]},

@@ -23,6 +23,7 @@ from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
+from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
 
@@ -49,6 +50,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report = report
         self.session = ModelSession(store, self)
         self.controller = ChatController(store, self.chat_view, self.session, self)
+        self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
+        self.composer.add_control(self.window_tools.button)
         if not store.read_only:
             prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
@@ -367,6 +370,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_no_model()  # replaced at once by a failure's message, if there is one
             return
         self.banner.hide()
+        self.window_tools.button.set_model(info.harmony)
         if info.template_warning:
             self.show_banner(info.template_warning, "info")
         self.model_label.setText(info.name)
@@ -427,5 +431,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.session.shutdown()
+        self.window_tools.close()  # python workers, MCP servers: after the engine used them
         self.turns_lock.release()
         super().closeEvent(event)

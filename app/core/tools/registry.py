@@ -31,8 +31,9 @@ CHAT_PREFIX = "tools.chat:"
 ALLOWED_PREFIX = "tools.allowed:"
 ALWAYS_KEY = "tools.always_allowed"
 SEARCH_URL_KEY = "tools.search_url"  # the browser's search service (a SearXNG address)
-# On in a new chat: nothing here reaches the network or changes a file without asking.
-DEFAULT_ON = ("calculator", "current_time", "search_documents", "python")
+# On in a new chat: tools with no side effects. Python (it asks before every run) and the
+# browser (the network) are one click away in the Tools menu.
+DEFAULT_ON = ("calculator", "current_time", "search_documents")
 
 
 @dataclass(frozen=True)

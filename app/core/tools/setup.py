@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def add_optional_tools(registry: ToolRegistry, *, mcp_file: str | None = None,
-                       search_url: str | None = None) -> None:
+                       search_url: str | None = None, on_mcp_status=None) -> None:
     """python always (it asks before each run); the browser when a search backend is set;
     MCP servers from `mcp_file` or the data folder's mcp.json."""
-    for add in (_add_python, lambda r: _add_browser(r, search_url), lambda r: _add_mcp(r, mcp_file)):
+    for add in (_add_python, lambda r: _add_browser(r, search_url), lambda r: _add_mcp(r, mcp_file, on_mcp_status)):
         try:
             add(registry)
         except ImportError as exc:  # a part not installed in this build: the rest still work
@@ -51,7 +51,7 @@ def _add_browser(registry: ToolRegistry, search_url: str | None) -> None:
                                               "Settings → Tools, or pass --search-url"), make)
 
 
-def _add_mcp(registry: ToolRegistry, mcp_file: str | None) -> None:
+def _add_mcp(registry: ToolRegistry, mcp_file: str | None, on_status=None) -> None:
     """The person's MCP servers (mcp.json in the data folder, or `mcp_file`): started on
     demand; each tool is a choice of its own (`mcp:<server>/<tool>`), and `mcp:<server>`
     takes all of a server's tools."""
@@ -61,7 +61,8 @@ def _add_mcp(registry: ToolRegistry, mcp_file: str | None) -> None:
     path = Path(mcp_file) if mcp_file else config_path(registry.data_dir)
     if mcp_file is None and not path.exists():
         return
-    servers = MCPServers(load_config(path))  # a bad file: its UserError, naming the field
+    # A bad file: its UserError, naming the field. `on_status` runs on the servers' thread.
+    servers = MCPServers(load_config(path), on_status=on_status)
     registry.mcp = servers
     reserved = tuple(spec.name for c in registry.choices() for spec in c.specs)
 

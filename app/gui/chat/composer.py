@@ -110,6 +110,7 @@ class Composer(QtWidgets.QFrame):
         self._generating = False
 
         controls = QtWidgets.QHBoxLayout()
+        self._controls = controls
         controls.addWidget(self.attach_button)
         controls.addWidget(QtWidgets.QLabel("Reasoning"))
         controls.addWidget(self.effort)
@@ -131,6 +132,10 @@ class Composer(QtWidgets.QFrame):
         layout.addWidget(self.tray)
         layout.addWidget(self.edit)
         layout.addLayout(controls)
+
+    def add_control(self, widget: QtWidgets.QWidget) -> None:
+        """Another control beside Attach (the Tools menu)."""
+        self._controls.insertWidget(1, widget)
 
     @property
     def effort_name(self) -> str:

@@ -16,7 +16,10 @@ from app.core.provenance import Provenance
 from app.core.turns import TurnRequest, TurnResult, history_for, run_turn
 from app.gui.background import GuiCall
 from app.gui.chat.actions import MessageActions
+from app.core.tools import registry as tool_registry
 from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.gui.chat.approvals import ApprovalPrompts
+from app.gui.chat.tool_block import show_tool_event
 from app.gui.chat.view import ChatView
 from app.gui.qt import QObject, QTimer, QtWidgets, Signal
 from app.gui.session import ModelSession
@@ -52,6 +55,8 @@ class ChatController(QObject):
         self.hide_reasoning = False
         self.effort_provider = lambda: None  # the composer's effort for the next turn
         self.attachments_provider = lambda: ()  # the composer's ready documents, None if busy
+        self.tools = None  # app/core/tools/registry.ToolRegistry, set by the window
+        self.approvals = ApprovalPrompts(self)  # tool calls waiting for the person
         self.thread: list[Message] = []  # the shown branch
         self.actions = MessageActions(self)
         self._buffer = EventBuffer()
@@ -133,10 +138,15 @@ class ChatController(QObject):
             if m.status == "streaming" and m.conversation_id == self._streaming_in:
                 self._stream_widget = self._new_stream_widget(add=False)
                 self._stream_widget.set_message_id(m.id)
+                for call in self.store.tool_calls.for_message(m.id):
+                    self._stream_widget.tools.add_saved(call)
+                self.approvals.show_pending(self._stream_widget)  # left while it waited
                 return self._stream_widget
             widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status,
                                                  Provenance.from_json(m.stats), m.error, m.effort,
                                                  message_id=m.id, hide_reasoning=self.hide_reasoning)
+            for call in self.store.tool_calls.for_message(m.id):
+                widget.tools.add_saved(call)
         else:
             return None
         siblings = self.store.messages.siblings(m.id)
@@ -269,14 +279,18 @@ class ChatController(QObject):
             self._stream_text = {"reasoning": "", "answer": ""}
             self._stream_widget = self._new_stream_widget()
         self._cancel = cancel = threading.Event()
-        on_gui, buffer = self._on_gui, self._buffer
+        on_gui, buffer, tools = self._on_gui, self._buffer, self.tools
+        keys = tool_registry.chat_keys(self.store, request.conversation_id) if tools else []
 
         def turn(state) -> TurnResult:  # on the engine's thread
+            toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
+            approvals = tool_registry.approvals_for(state.store, request.conversation_id,
+                                                    self.approvals.asker(cancel, toolbox))
             return run_turn(state.store, state.require_engine(), request, cancel=cancel,
                             on_event=buffer.push,
                             on_saved=lambda u, a: on_gui(lambda: self._on_turn_saved(u, a)),
                             on_plan=lambda plan: on_gui(lambda: self._on_plan(plan)),
-                            model_sha256=state.model_sha256)
+                            model_sha256=state.model_sha256, toolbox=toolbox, approvals=approvals)
         self._turn = self.session.run(turn, self._on_turn_finished,
                                       lambda exc: self._on_turn_refused(exc, give_back))
         self._timer.start()
@@ -329,6 +343,8 @@ class ChatController(QObject):
                 self._stream_text["answer"] += event.text
                 if self._stream_widget is not None:
                     self._stream_widget.append_answer(event.text)
+            elif self._stream_widget is not None:
+                show_tool_event(self._stream_widget.tools, event)
 
     def _end_turn_state(self) -> tuple[bool, bool]:
         """Back to idle before anything that could fail: Send is never left disabled."""

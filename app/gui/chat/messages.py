@@ -7,6 +7,7 @@ import time
 
 from app.core.markdown import code_blocks, to_html_blocks
 from app.core.provenance import Provenance
+from app.gui.chat.tool_block import ToolBlocks
 from app.gui import theme
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
@@ -304,6 +305,8 @@ class AssistantMessage(QtWidgets.QFrame):
         self.actions.hide()  # shown once the answer is finished and saved
         layout.addWidget(self.documents_line)
         layout.addWidget(self.reasoning)
+        self.tools = ToolBlocks()  # the answer's tool calls, in order (app/gui/chat/tool_block.py)
+        layout.addWidget(self.tools)
         layout.addWidget(self.answer)
         layout.addWidget(self.footer)
         layout.addWidget(self.actions)
@@ -318,7 +321,7 @@ class AssistantMessage(QtWidgets.QFrame):
         if self.message_id is not None:
             self.action_requested.emit(action, self.message_id)
 
-    def set_documents(self, plan: dict) -> None:
+    def set_documents(self, plan: dict, tool_citations: tuple = ()) -> None:
         """What of the attached documents the model read: "report.pdf: whole · big.pdf: 12 of
         140 pages". Nothing left out goes unsaid; [n] in the answer becomes a citation link."""
         parts = [f"{d['name']}: {d['shown']}" for d in plan.get("documents", [])]
@@ -326,7 +329,8 @@ class AssistantMessage(QtWidgets.QFrame):
         note = " — a larger context (Settings) fits more" if partial else ""
         self.documents_line.setText("Read " + " · ".join(parts) + note if parts else "")
         self.documents_line.setVisible(bool(parts))
-        self._citations = {p["key"] for p in plan.get("passages", [])}
+        self._citations = {p["key"] for p in plan.get("passages", [])} | {
+            c["key"] for c in tool_citations if isinstance(c.get("key"), int)}
         if self._answer:
             self.answer.set_blocks(self._render(self._answer))
 
@@ -409,8 +413,8 @@ class AssistantMessage(QtWidgets.QFrame):
                    hide_reasoning: bool = False, message_id: int | None = None) -> "AssistantMessage":
         widget = cls(hide_reasoning=hide_reasoning, message_id=message_id)
         made = made or Provenance()
-        if made.documents:
-            widget.set_documents(made.documents)
+        if made.documents or made.citations:
+            widget.set_documents(made.documents or {}, made.citations)
         if reasoning:
             widget.append_reasoning(reasoning)
             widget.reasoning.fold(made.reasoning_s)

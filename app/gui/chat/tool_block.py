@@ -165,3 +165,66 @@ def approval_detail(spec_title: str, isolation: Callable[[], str] | None = None)
         except Exception:  # a description is a courtesy: never a reason to fail the question
             pass
     return text
+
+
+class ToolBlocks(QtWidgets.QWidget):
+    """The tool calls of one answer, in order; hidden while there are none."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.blocks: dict[int, ToolBlock] = {}
+        self._preamble = ""
+        self.hide()
+
+    def preamble(self, text: str) -> None:
+        """Text the model wrote for the person before its next call."""
+        self._preamble += text
+
+    def block(self, seq: int, title: str, recipient: str, arguments: str) -> ToolBlock:
+        found = self.blocks.get(seq)
+        if found is None:
+            found = self.blocks[seq] = ToolBlock(seq, title, recipient, arguments)
+            found.set_preamble(self._preamble)
+            self._preamble = ""
+            self._layout.addWidget(found)
+            self.show()
+        return found
+
+    def add_saved(self, call) -> ToolBlock:
+        """A stored call (storage.tool_calls.StoredCall), as it ended."""
+        block = self.block(call.seq, _title(call.recipient), call.recipient, call.arguments)
+        block.set_preamble(call.preamble)
+        block.finish(call.status, call.text_for_model, call.duration_s, call.pages)
+        return block
+
+
+def _title(recipient: str) -> str:
+    """A person's name for a tool from what the model called."""
+    known = {"functions.calculator": "Calculator", "functions.current_time": "Date and time",
+             "functions.search_documents": "Documents", "python": "Python",
+             "browser.search": "Browser: search", "browser.open": "Browser: open",
+             "browser.find": "Browser: find"}
+    return known.get(recipient, recipient.removeprefix("functions."))
+
+
+def show_tool_event(blocks: ToolBlocks, event) -> None:
+    """A streamed event of the tool loop, on the answer's blocks."""
+    from app.core.tool_loop import ToolFinished, ToolStarted
+    from inference.events import PreambleDelta
+
+    if isinstance(event, PreambleDelta):
+        blocks.preamble(event.text)
+    elif isinstance(event, ToolStarted):
+        block = blocks.block(event.seq, event.title, event.call.recipient, event.call.arguments)
+        if not event.waiting and block.status != "denied":
+            block.running()
+    elif isinstance(event, ToolFinished):
+        block = blocks.blocks.get(event.seq)
+        if block is None and event.call is not None:  # refused before it ran (bad arguments…)
+            block = blocks.block(event.seq, _title(event.call.recipient), event.call.recipient,
+                                 event.call.arguments)
+        if block is not None:
+            block.finish(event.status, event.result, event.duration_s, event.pages)
