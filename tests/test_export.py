@@ -270,3 +270,43 @@ def test_failure_while_writing_rolls_everything_back(store, chat, monkeypatch):
 
 def test_import_error_is_a_value_error():
     assert issubclass(ConversationImportError, ValueError)
+
+
+def test_tool_calls_go_with_the_answer_in_every_format_and_import_back(store):
+    chat = store.conversations.create("With tools")
+    user, answer = store.messages.add_turn(chat.id, "What is 6*7?")
+    store.messages.update(answer.id, content="It is 42.", status="complete")
+    call = store.tool_calls.add(answer.id, 0, recipient="functions.calculator",
+                                arguments='{"expression":"6*7"}', channel="commentary",
+                                content_type="json", constrained=True, call_id="call_0",
+                                reasoning="Compute.", preamble="Let me check.")
+    store.tool_calls.update(call.id, status="done", result="42", pages=["https://example.org/a"],
+                            started=True, duration_s=0.01)
+    markdown = export_markdown(store, chat.id)
+    assert "Tool call: functions.calculator (done, 0.01 s)" in markdown
+    assert '{"expression":"6*7"}' in markdown and "Let me check." in markdown
+    page = export_html(store, chat.id)
+    assert '<details class="tool">' in page and "&quot;expression&quot;" in page
+    assert "https://example.org/a" in page and "<script" not in page
+    data = export_json(store, chat.id)
+    (exported,) = data["messages"][1]["tool_calls"]
+    assert (exported["recipient"], exported["result"], exported["pages"]) == (
+        "functions.calculator", "42", ["https://example.org/a"])
+    again = import_json(store, dumps(data))
+    imported_answer = store.messages.thread(again)[-1]
+    (copy,) = store.tool_calls.for_message(imported_answer.id)
+    assert (copy.recipient, copy.arguments, copy.status, copy.result, copy.pages, copy.preamble) == (
+        "functions.calculator", '{"expression":"6*7"}', "done", "42", ("https://example.org/a",),
+        "Let me check.")
+
+
+def test_a_bad_tool_call_in_an_import_changes_nothing(store):
+    chat = store.conversations.create("With tools")
+    user, answer = store.messages.add_turn(chat.id, "Q")
+    store.messages.update(answer.id, content="A", status="complete")
+    data = export_json(store, chat.id)
+    data["messages"][1]["tool_calls"] = [{"seq": 0, "recipient": "python", "status": "exploded"}]
+    before = store.conversations.count()
+    with pytest.raises(ConversationImportError, match="tool call 1 has an unknown status"):
+        import_json(store, dumps(data))
+    assert store.conversations.count() == before

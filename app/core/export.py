@@ -9,22 +9,13 @@ export too.
 from __future__ import annotations
 
 import html
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
 
 from markdown_it import MarkdownIt
 
 from app.core.markdown import to_html
 from common.errors import UserError
-from common.values import EFFORTS
 from storage import (
-    INTERRUPTED_ERROR,
-    ROLES,
-    STATUSES,
     Conversation,
     Message,
     Store,
@@ -74,11 +65,11 @@ def export_markdown(store: Store, conversation_id: int) -> str:
     conversation = _conversation(store, conversation_id)
     parts = [f"# {_markdown_inline(conversation.title)}"]
     for message in store.messages.thread(conversation_id):
-        parts.append(_markdown_message(message))
+        parts.append(_markdown_message(message, store.tool_calls.for_message(message.id)))
     return "\n\n".join(parts) + "\n"
 
 
-def _markdown_message(message: Message) -> str:
+def _markdown_message(message: Message, calls=()) -> str:
     heading = f"**{_SPEAKERS[message.role]}**"
     if byline := _byline(message):
         heading += f" ({_markdown_inline(byline)})"
@@ -87,12 +78,36 @@ def _markdown_message(message: Message) -> str:
         quoted = "\n".join(f"> {line}".rstrip() for line in
                            _markdown_literal(message.reasoning).splitlines())
         parts.append(f"> **Reasoning**\n>\n{quoted}")
+    for call in calls:
+        parts.append(_markdown_call(call))
     if message.content and message.role == "assistant":
         parts.append(_closed_fence(message.content))
     elif message.content:
         parts.append(_markdown_literal(message.content))
     if outcome := _outcome(message):
         parts.append(f"*{_markdown_inline(outcome)}*")
+    return "\n\n".join(parts)
+
+
+def _fenced(text: str, info: str = "text") -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def _call_line(call) -> str:
+    took = f", {call.duration_s:.2f} s" if call.duration_s is not None else ""
+    return f"Tool call: {call.recipient} ({call.status}{took})"
+
+
+def _markdown_call(call) -> str:
+    parts = [f"*{_markdown_inline(_call_line(call))}*"]
+    if call.preamble:
+        parts.append(_markdown_literal(call.preamble))
+    parts.append(_fenced(call.arguments, "json" if call.content_type == "json" else "text"))
+    parts.append(_fenced(call.text_for_model))
+    if call.pages:
+        parts.append("Opened: " + ", ".join(f"<{p}>" for p in call.pages))
     return "\n\n".join(parts)
 
 
@@ -169,7 +184,8 @@ def export_html(store: Store, conversation_id: int) -> str:
     unknown id."""
     conversation = _conversation(store, conversation_id)
     title = html.escape(conversation.title)
-    body = "\n".join(_html_message(m) for m in store.messages.thread(conversation_id))
+    body = "\n".join(_html_message(m, store.tool_calls.for_message(m.id))
+                     for m in store.messages.thread(conversation_id))
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">\n'
@@ -179,7 +195,7 @@ def export_html(store: Store, conversation_id: int) -> str:
     )
 
 
-def _html_message(message: Message) -> str:
+def _html_message(message: Message, calls=()) -> str:
     speaker = html.escape(_SPEAKERS[message.role])
     if byline := _byline(message):
         speaker += f' <span class="byline">{html.escape(byline)}</span>'
@@ -187,6 +203,13 @@ def _html_message(message: Message) -> str:
     if message.reasoning:
         parts.append("<details><summary>Reasoning</summary>"
                      f'<p class="plain">{html.escape(message.reasoning)}</p></details>')
+    for call in calls:
+        opened = "".join(f"<li>{html.escape(p)}</li>" for p in call.pages)
+        parts.append(f'<details class="tool"><summary>{html.escape(_call_line(call))}</summary>'
+                     + (f'<p class="plain">{html.escape(call.preamble)}</p>' if call.preamble else "")
+                     + f'<pre class="plain">{html.escape(call.arguments)}</pre>'
+                     + f'<pre class="plain">{html.escape(call.text_for_model)}</pre>'
+                     + (f"<ul>{opened}</ul>" if opened else "") + "</details>")
     if message.content and message.role == "assistant":
         answer = _COPY_LINK.sub("", to_html(message.content))
         parts.append(f'<div class="answer">{answer}</div>')
@@ -198,189 +221,9 @@ def _html_message(message: Message) -> str:
     return "\n".join(parts)
 
 
-# --- JSON -------------------------------------------------------------------------------------
-
-_MESSAGE_FIELDS = ("id", "parent_id", "role", "content", "reasoning", "status", "effort",
-                   "model_name", "model_sha256", "stats", "error", "created_at")
-
-
-def export_json(store: Store, conversation_id: int) -> dict[str, Any]:
-    """Every branch of the conversation (deleted messages aside) and the one shown, as a
-    JSON-ready dict; see :func:`import_json`.  KeyError for an unknown id."""
-    conversation = _conversation(store, conversation_id)
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "title": conversation.title,
-        "created_at": conversation.created_at,
-        "pinned": conversation.pinned,
-        "messages": [{name: getattr(m, name) for name in _MESSAGE_FIELDS}
-                     for m in store.messages.list_for(conversation_id)],
-        "current_leaf_id": conversation.current_leaf_id,
-    }
-
-
-def dumps(data: Mapping[str, Any]) -> str:
-    """:func:`export_json`'s dict as the text of a ``.json`` file (UTF-8, indented)."""
-    return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
-
-
-@dataclass(frozen=True)
-class _Imported:
-    """A validated message, still carrying the file's ids."""
-
-    id: int
-    parent_id: int | None
-    fields: dict[str, Any]  # keyword arguments for store.messages.add
-
-
-def import_json(store: Store, data: Mapping[str, Any] | str | bytes) -> int:
-    """Add the conversation in ``data`` (an :func:`export_json` dict, or a file's text or
-    bytes) as a new conversation; returns its id.
-
-    Everything is checked before anything is written, and written in one transaction:
-    on any problem, ConversationImportError says what, and the database is unchanged.
-    Message ids are new; an answer that was still being written imports as failed.
-    Unknown keys are ignored, so a file with additions of a later version 1 still reads.
-    """
-    document = _document(data)
-    title = _text(document, "title", "The conversation").strip()
-    if not title:
-        raise ConversationImportError("The conversation has no title.")
-    created_at = _timestamp(document, "created_at", "The conversation")
-    pinned = document.get("pinned")
-    if not isinstance(pinned, bool):
-        raise ConversationImportError('"pinned" must be true or false.')
-    messages = _messages(document.get("messages"))
-    leaf = document.get("current_leaf_id")
-    if (leaf is None and messages) or (
-        leaf is not None and (not _is_int(leaf) or leaf not in {m.id for m in messages})
-    ):
-        raise ConversationImportError(
-            '"current_leaf_id" does not name one of the conversation\'s messages.')
-
-    with store.transaction():
-        conversation = store.conversations.create(title, created_at=created_at)
-        if pinned:
-            store.conversations.set_pinned(conversation.id, True)
-        new_ids: dict[int, int] = {}
-        for message in messages:
-            parent = None if message.parent_id is None else new_ids[message.parent_id]
-            added = store.messages.add(conversation.id, parent_id=parent, **message.fields)
-            new_ids[message.id] = added.id
-        if leaf is not None:
-            store.conversations.switch_branch(conversation.id, new_ids[leaf])
-    return conversation.id
-
-
-def _document(data: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ConversationImportError("The file is not UTF-8 text.") from None
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise ConversationImportError(f"The file is not valid JSON ({exc}).") from None
-        except RecursionError:
-            raise ConversationImportError("The file's JSON is nested too deeply.") from None
-    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-        raise ConversationImportError("This is not a conversation exported from Hearth.")
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ConversationImportError('The conversation\'s "version" is missing or invalid.')
-    if version > VERSION:
-        raise ConversationImportError(
-            f"This conversation was exported by a newer Hearth (format version {version});"
-            " update Hearth to import it.")
-    return data
-
-
-def _messages(items: object) -> list[_Imported]:
-    if not isinstance(items, list):
-        raise ConversationImportError('"messages" must be a list.')
-    seen: set[int] = set()
-    messages = []
-    for position, item in enumerate(items, start=1):
-        where = f"Message {position}"
-        if not isinstance(item, Mapping):
-            raise ConversationImportError(f"{where} is not an object.")
-        message_id = item.get("id")
-        if not _is_int(message_id) or message_id in seen:
-            raise ConversationImportError(f"{where} has a missing or repeated id.")
-        parent_id = item.get("parent_id")
-        if parent_id is not None and (not _is_int(parent_id) or parent_id not in seen):
-            raise ConversationImportError(
-                f"{where} follows message {parent_id!r}, which is not earlier in the file.")
-        seen.add(message_id)
-        messages.append(_Imported(message_id, parent_id, _message_fields(item, where)))
-    return messages
-
-
-def _message_fields(item: Mapping[str, Any], where: str) -> dict[str, Any]:
-    role = _choice(item, "role", ROLES, where)
-    status = _choice(item, "status", STATUSES, where)
-    error = _optional_text(item, "error", where)
-    if status == "streaming":  # cut off when exported: as mark_interrupted would leave it
-        status, error = "failed", INTERRUPTED_ERROR
-    stats = item.get("stats")
-    if not isinstance(stats, Mapping):
-        raise ConversationImportError(f'{where}: "stats" must be an object.')
-    try:
-        json.dumps(stats, allow_nan=False)
-    except (TypeError, ValueError):
-        raise ConversationImportError(f'{where}: "stats" holds values JSON cannot.') from None
-    effort = item.get("effort")
-    if effort is not None and effort not in EFFORTS:
-        raise ConversationImportError(f"{where} has an unknown effort {effort!r}.")
-    return {
-        "role": role,
-        "content": _text(item, "content", where),
-        "reasoning": _text(item, "reasoning", where),
-        "status": status,
-        "effort": effort,
-        "model_name": _optional_text(item, "model_name", where),
-        "model_sha256": _optional_text(item, "model_sha256", where),
-        "stats": dict(stats),
-        "error": error,
-        "created_at": _timestamp(item, "created_at", where),
-    }
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _text(item: Mapping[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str):
-        raise ConversationImportError(f'{where}: "{key}" must be text.')
-    return value
-
-
-def _optional_text(item: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = item.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ConversationImportError(f'{where}: "{key}" must be text or null.')
-    return value
-
-
-def _choice(item: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
-    value = item.get(key)
-    if value not in allowed:
-        raise ConversationImportError(f"{where} has an unknown {key} {value!r}.")
-    return value
-
-
-def _timestamp(item: Mapping[str, Any], key: str, where: str) -> str:
-    """The time as Hearth stores it (UTC ISO-8601, microseconds); it must name a time zone."""
-    value = _text(item, key, where)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ConversationImportError(f'{where}: "{key}" is not a date with a time zone.')
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+# JSON, every branch, for backups and import: app/core/export_json.py.
+from app.core.export_json import (  # noqa: E402,F401  (re-exported: one module to import)
+    dumps,
+    export_json,
+    import_json,
+)
