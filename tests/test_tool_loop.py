@@ -293,3 +293,21 @@ def test_argument_checks_never_fetch_a_schema_from_the_network():
     except Exception:
         pass  # refusing is fine; reaching out is not
     assert attempts == [] and socket is not None
+
+
+def test_document_search_returns_citable_passages_that_open(store, engine, tmp_path):
+    from app.core import documents
+    from app.core.tools.documents_tool import DocumentSearch
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Shopping list: apples.\n\nThe launch code is 4471-ALPHA, kept in the safe.\n")
+    documents.ingest(store, notes)
+    result, _, calls = called(store, engine, calling("functions.search_documents",
+                                                     '{"query":"launch code"}'),
+                              tools=[DocumentSearch()], max_steps=1)
+    assert calls[0].status == "done" and "[1] notes.txt" in calls[0].result
+    assert "4471-ALPHA" in calls[0].result
+    made = provenance.of(store.messages.get(result.message_id))
+    assert [c["key"] for c in made.citations] == [1]
+    label, text = documents.passage(store, result.message_id, 1)
+    assert label.startswith("notes.txt") and "4471-ALPHA" in text

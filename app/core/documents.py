@@ -129,8 +129,9 @@ def passage(store: Store, answer_id: int, key: int) -> tuple[str, str] | None:
     from app.core.provenance import Provenance
 
     answer = store.messages.get(answer_id)
-    plan = (Provenance.from_json(answer.stats).documents if answer else None) or {}
-    found = next((p for p in plan.get("passages", []) if p.get("key") == key), None)
+    made = Provenance.from_json(answer.stats) if answer else Provenance()
+    citable = list((made.documents or {}).get("passages", [])) + list(made.citations)
+    found = next((p for p in citable if p.get("key") == key and "document_id" in p), None)
     if found is None:
         return None
     chunks = {c.id: c for c in store.documents.chunks(found["document_id"])}

@@ -70,7 +70,9 @@ class ToolContext:
     data_dir: Path
     cancel: threading.Event = field(default_factory=threading.Event)
     timeout_s: float = 60.0
-    store: Any = None  # the calling thread's storage.Store, for tools that read the library
+    # The turn's storage.Store, for tools that read the library. It belongs to the engine's
+    # thread and a tool runs on a thread of its own: open a connection with `store.reopen()`.
+    store: Any = None
     # The turn's citable passages so far (the document plan's, earlier tools'): a tool that
     # returns citations numbers them after these, so [n] stays unique within the answer.
     citations: list[dict] = field(default_factory=list)

@@ -27,9 +27,12 @@ class DocumentSearch:
                     "required": ["query"]})
 
     def run(self, arguments: Any, context: ToolContext) -> ToolOutput:
-        store = context.store
-        if store is None:
+        if context.store is None:
             raise ToolError("The document library is not available here.")
+        with context.store.reopen() as store:  # a tool runs on a thread of its own
+            return self._search(store, arguments, context)
+
+    def _search(self, store, arguments: Any, context: ToolContext) -> ToolOutput:
         documents = {d.id: d for d in store.documents.list()}
         if not documents:
             return ToolOutput("The user has no documents in Hearth yet.")

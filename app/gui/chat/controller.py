@@ -377,8 +377,8 @@ class ChatController(QObject):
         self._stream_widget = None
         if widget is not None and shown_here:
             widget.set_message_id(result.message_id)
-            if result.provenance.documents:
-                widget.set_documents(result.provenance.documents)
+            if result.provenance.documents or result.provenance.citations:
+                widget.set_documents(result.provenance.documents or {}, result.provenance.citations)
             widget.finish(result.status, result.provenance, result.error, result.provenance.effort)
         self.stats_changed.emit(result.provenance)
         if self._delete_after_turn is not None:
