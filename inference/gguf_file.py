@@ -24,7 +24,7 @@ from common.errors import UserError
 from gguf.constants import GGML_QUANT_SIZES, GGUFValueType
 
 from . import gguf_limits
-from .names import display_name, display_text
+from common.text import display_name, display_text
 
 MAGIC = b"GGUF"
 _SCALAR = {

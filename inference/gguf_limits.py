@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gguf.constants import GGUFValueType as T
 
-from .names import display_text
+from common.text import display_text
 
 LLAMA_MAX_LAYERS = 512  # src/llama-hparams.h
 LLAMA_MAX_EXPERTS = 1024

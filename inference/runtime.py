@@ -31,7 +31,7 @@ from .events import Done, Event, GenerationStats
 from .gguf_file import ModelFileError, check_model, split_parts
 from .harmony import parser_for
 from .harmony_render import Prompt, render_harmony
-from .names import display_name
+from common.text import display_name
 from .prompt_tokens import PromptTokenizer, bounded_pieces, tokenize_plain
 from .models.fit import Fit, ModelShape, Verdict, estimate
 from .models.hardware import probe

@@ -13,14 +13,14 @@ from common.text import display_name, safe_text
 
 def test_bytes_that_are_not_utf8_become_replacement_characters():
     raw = os.fsdecode(b"/tmp/\xff\xfe caf\xc3\xa9.txt")  # surrogate escapes, and real UTF-8
-    assert display_name(raw) == "\ufffd\ufffd café.txt"
-    assert display_name(b"/tmp/\xff.txt") == "\ufffd.txt"
-    assert safe_text("lone \ud800 surrogate") == "lone \ufffd surrogate"
+    assert display_name(raw) == "\\xff\\xfe café.txt"
+    assert display_name(b"/tmp/\xff.txt") == "\\xff.txt"
+    assert safe_text("lone \ud800 surrogate") == "lone \\ud800 surrogate"
 
 
 def test_terminal_controls_are_shown_not_obeyed():
-    assert display_name("\x1b[2J\x1b[31mred\x07\rok.txt") == "␛[2J␛[31mred␇␍ok.txt"
-    assert display_name("a\x9bb\x7fc\u202eexe.txt") == "a\ufffdb␡c\ufffdexe.txt"
+    assert display_name("\x1b[2J\x1b[31mred\x07\rok.txt") == "\\x1b[2J\\x1b[31mred\\x07\\x0dok.txt"
+    assert display_name("a\x9bb\x7fc\u202eexe.txt") == "a\\x9bb\\x7fc\\u202eexe.txt"
     assert display_name("/some/folder/") == "folder"
     long = display_name("x" * 1000 + ".pdf")
     assert len(long) == 255 and long.endswith("x.pdf") and "…" in long

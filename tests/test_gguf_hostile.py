@@ -16,7 +16,7 @@ from fixtures.hostile_gguf import CORPUS, Case, header, kv, raw_gguf
 from gguf import GGUFValueType as T
 from inference.gguf_file import ModelFileError, check_gguf, check_model
 from inference.models.discovery import Locations, discover, find_in_folders
-from inference.names import display_name
+from common.text import display_name
 from inference.runtime import Engine, LoadOptions
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -117,24 +117,24 @@ def test_a_file_name_that_is_not_utf8_is_attached_under_a_readable_name(store, t
     path = hostile.undecodable_name(tmp_path)
     assert os.fsencode(path).endswith(b"/\xff\xfe notes.txt")
     document = ingest(store, path)  # before: UnicodeEncodeError from SQLite
-    assert document.name == "\ufffd\ufffd notes.txt"
-    assert store.documents.get(document.id).name == "\ufffd\ufffd notes.txt"
+    assert document.name == "\\xff\\xfe notes.txt"
+    assert store.documents.get(document.id).name == "\\xff\\xfe notes.txt"
     assert "Notes under an odd name." in store.documents.chunks(document.id)[0].text
     assert extract(path).units[0].text == "Notes under an odd name.\n"
     os.unlink(path)
-    assert refusal(path) == "\ufffd\ufffd notes.txt was not found; was it moved or deleted?"
+    assert refusal(path) == "\\xff\\xfe notes.txt was not found; was it moved or deleted?"
 
 
 def test_terminal_escapes_in_a_file_name_never_reach_a_message(store, tmp_path):
     path = hostile.escape_name(tmp_path)
-    shown = "␛[2J␛[31mred␇␍ok.bin"
+    shown = "\\x1b[2J\\x1b[31mred\\x07\\x0dok.bin"
     assert refusal(path) == f"{shown} is not a document Hearth can read. Hearth reads PDF, " \
                             "Word (.docx), HTML, Markdown, CSV, and plain text or source code."
     with pytest.raises(DocumentError) as caught:
         ingest(store, path)
     assert not CONTROL.search(str(caught.value))
     missing = tmp_path / "\x1b]0;title\x07gone.pdf"
-    assert refusal(missing) == "␛]0;title␇gone.pdf was not found; was it moved or deleted?"
+    assert refusal(missing) == "\\x1b]0;title\\x07gone.pdf was not found; was it moved or deleted?"
     text = tmp_path / "\x1b[1mbold.txt"
     text.write_text("Fine text.\n")
-    assert ingest(store, text).name == "␛[1mbold.txt"  # stored safe, listed safe
+    assert ingest(store, text).name == "\\x1b[1mbold.txt"  # stored safe, listed safe

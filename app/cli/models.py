@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.core import model_library
 from common.errors import UserError
+from common.text import display_path
 from common.units import format_bytes, format_duration
 from inference.models import download
 from storage import Store
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 def _row(entry: model_library.ModelEntry) -> dict:
     m, fit = entry.model, entry.fit
     return {
-        "name": m.display_name, "path": str(m.path), "source": m.source, "repo": m.repo,
+        "name": m.display_name, "path": m.display_path, "source": m.source, "repo": m.repo,
         "architecture": m.architecture or None, "size": m.size,
         "parameters": m.parameter_count or None, "quantization": m.quantization or None,
         "context_length": m.context_length or None, "chat_template": m.has_chat_template,
@@ -62,13 +63,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         verdict = "broken" if m.error else (fit.verdict.value if fit else "?")
         rows.append(("*" if entry.is_default else "", m.display_name, m.source,
                      m.architecture or "?", format_bytes(m.size), m.quantization or "?",
-                     f"{m.context_length:,}" if m.context_length else "?", verdict, str(m.path)))
+                     f"{m.context_length:,}" if m.context_length else "?", verdict, m.display_path))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     for entry in entries:
         if entry.model.error:
-            print(f"\n{entry.model.path}: {entry.model.error}", file=sys.stderr)
+            print(f"\n{entry.model.display_path}: {entry.model.error}", file=sys.stderr)
     return 0
 
 
@@ -102,7 +103,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if model_library.default_model(store) is None:
             model_library.set_default(store, path)
             print("Set as the default model.", file=sys.stderr)
-    print(path)
+    print(display_path(path))
     return 0
 
 
@@ -111,7 +112,7 @@ def cmd_default(args: argparse.Namespace) -> int:
         current = _settings().default
         if current is None:
             raise UserError("no default model set")
-        print(current)
+        print(display_path(current))
         return 0
     from inference.gguf_file import ModelFileError, check_model
 
@@ -122,7 +123,7 @@ def cmd_default(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     with Store() as store:
         model_library.set_default(store, path)
-    print(path)
+    print(display_path(path))
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from gguf.constants import LlamaFileType
 
 from ..gguf_file import GGUFInfo, ModelFileError, check_gguf, merge_parts
-from ..names import display_name, display_path, display_text
+from common.text import display_name, display_path, display_text
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from app.core import documents
 from app.gui.background import BackgroundOp
 from app.gui.qt import QObject, Qt, QtCore, QtWidgets, Signal, isValid
 from common.errors import UserError
+from common.text import display_name
 from common.units import format_bytes
 from storage import Store
 
@@ -123,7 +124,7 @@ class Attacher(QObject):
 
     def attach(self, paths: list) -> None:
         for path in paths:
-            chip = self.tray.add(Path(path).name)
+            chip = self.tray.add(display_name(path))
             # Progress from the pool thread, queued here. Owned by this object, not the chip:
             # a chip removed mid-read must not delete what the worker still emits on.
             relay = _Relay(self)
