@@ -4,7 +4,6 @@ could not be read; removable. The reading happens on the pool (app.documents.ing
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from app.core import documents
 from app.gui.background import BackgroundOp
