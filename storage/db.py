@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +129,7 @@ class Store:
         *,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         read_only: bool = False,
+        _memory_name: str | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else database_path()
         self.read_only = read_only
@@ -142,7 +144,12 @@ class Store:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # isolation_level=None: no implicit transactions; we BEGIN ourselves.
-                conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
+                # An in-memory database is named and shared, so reopen() (a tool's thread)
+                # reaches the same one; it lives while a connection to it is open.
+                self._memory_name = _memory_name or f"hearth-memory-{uuid.uuid4().hex}"
+                target = (f"file:{self._memory_name}?mode=memory&cache=shared" if in_memory
+                          else self.path)
+                conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, uri=in_memory,
                                        isolation_level=None, factory=GuardedConnection)
             except (OSError, sqlite3.Error) as exc:
                 translated = isinstance(exc, sqlite3.Error) and translate(exc, self.path)
@@ -184,7 +191,8 @@ class Store:
     def reopen(self) -> Store:
         """Another connection to the same database in the same mode (read-only, and why),
         for another thread: what :func:`storage.open_store` decided holds there too."""
-        other = Store(self.path, busy_timeout_ms=self._busy_timeout_ms, read_only=self.read_only)
+        other = Store(self.path, busy_timeout_ms=self._busy_timeout_ms, read_only=self.read_only,
+                      _memory_name=getattr(self, "_memory_name", None))
         other.conn.hearth_path = self.conn.hearth_path
         other.conn.hearth_read_only_why = self.conn.hearth_read_only_why
         return other

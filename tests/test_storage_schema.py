@@ -308,3 +308,23 @@ def test_in_memory_store_for_throwaway_runs(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no file named ':memory:'
     with Store(":memory:") as store:
         assert store.conversations.list() == []
+
+
+def test_a_throwaway_in_memory_store_is_reachable_from_another_thread():
+    """hearth chat without --save keeps its turn in memory; a tool on a thread of its own
+    (document search) reopens the same database, not a new empty one."""
+    import threading
+
+    with Store(":memory:") as store:
+        store.conversations.create("Only in memory")
+        seen = []
+
+        def other():
+            with store.reopen() as again:
+                seen.extend(c.title for c in again.conversations.list())
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert seen == ["Only in memory"]
+    with Store(":memory:") as fresh:  # and each throwaway store is its own
+        assert fresh.conversations.list() == []
