@@ -18,7 +18,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from app.core.markdown import to_html
+from app.core.markdown import hard_breaks, to_html
 from common.errors import UserError
 from common.values import EFFORTS
 from storage import (
@@ -88,7 +88,8 @@ def _markdown_message(message: Message) -> str:
                            _markdown_literal(message.reasoning).splitlines())
         parts.append(f"> **Reasoning**\n>\n{quoted}")
     if message.content and message.role == "assistant":
-        parts.append(_closed_fence(message.content))
+        # Single line breaks stay, as the window shows them (a poem, an address).
+        parts.append(hard_breaks(_closed_fence(message.content)))
     elif message.content:
         parts.append(_markdown_literal(message.content))
     if outcome := _outcome(message):
