@@ -15,7 +15,7 @@ from common.values import EFFORTS
 from inference.gguf_file import GGUFInfo, ModelFileError, check_gguf
 from inference.models import download
 from inference.models.catalog import RECOMMENDED, CatalogModel, starter_model
-from inference.models.discovery import FoundModel, Locations, discover
+from inference.models.discovery import FoundModel, Locations, discover, find_files
 from inference.models.fit import Fit, ModelShape, estimate
 from inference.models.hardware import Machine, probe
 from inference.runtime import LoadOptions
@@ -154,6 +154,15 @@ def _over(base: ModelPrefs, saved: dict) -> ModelPrefs:
         return base
 
 
+def own_prefs(store: Store, path: str | os.PathLike) -> ModelPrefs:
+    """What the model manager saves: this model's own settings, its sampling values only
+    where the person set them for this model (the Settings dialog's stay the Settings
+    dialog's, so changing those later still reaches this model)."""
+    base = base_prefs(store)
+    return _over(ModelPrefs(n_ctx=base.n_ctx, effort=base.effort),
+                 store.settings.get(_PREFS_PREFIX + _key(path)) or {})
+
+
 def load_options(store: Store, path: str | os.PathLike, **overrides) -> LoadOptions:
     """How to load this model: its context size, the app's GPU offload choice."""
     from app.core import preferences
@@ -213,6 +222,13 @@ def traits(path: str | os.PathLike | None) -> ModelTraits | None:
         return None
 
 
+STARTER_NAME = "SmolLM2 135M (starter)"
+
+
+def starter_path() -> Path | None:
+    return starter_model()
+
+
 def starter() -> FoundModel | None:
     """SmolLM2, bundled with the app: something to chat with before any download."""
     path = starter_model()
@@ -222,7 +238,7 @@ def starter() -> FoundModel | None:
         info, error = check_gguf(path), None
     except ModelFileError as exc:
         info, error = None, str(exc)
-    return FoundModel(path=path, source="starter", display_name="SmolLM2 135M (starter)",
+    return FoundModel(path=path, source="starter", display_name=STARTER_NAME,
                       repo="HuggingFaceTB/SmolLM2-135M-Instruct", filename=path.name,
                       size=path.stat().st_size, parts=1, sha256=None,
                       downloaded_by_hearth=False, info=info, error=error)
@@ -246,12 +262,21 @@ class LibrarySettings:
 
 
 def scan(settings: Store | LibrarySettings, machine: Machine | None = None, *,
-         include_starter: bool = True) -> list[ModelEntry]:
-    """Every model on this machine with its fit at its own context size. Reads headers only
-    (milliseconds a file), but can touch many files: keep it off the GUI thread."""
+         include_starter: bool = True, extra: tuple = ()) -> list[ModelEntry]:
+    """Every model on this machine with its fit at its own context size: those found in the
+    usual places, the default model and `extra` files (one opened with Open model…, wherever
+    it is). Reads headers only (milliseconds a file), but can touch many files: keep it off
+    the GUI thread."""
     if isinstance(settings, Store):
         settings = LibrarySettings.read(settings)
     found = discover(Locations.default(folders=list(settings.folders), hearth_downloads=models_dir()))
+    bundled_path = starter_model()
+    known = {os.path.realpath(m.path) for m in found}
+    if bundled_path is not None:
+        known.add(os.path.realpath(bundled_path))  # listed as the starter, below
+    opened = [p for p in (settings.default, *extra) if p is not None
+              and os.path.realpath(p) not in known]
+    found += find_files(dict.fromkeys(str(p) for p in opened))
     if include_starter and (bundled := starter()) is not None \
             and all(Path(m.path) != bundled.path for m in found):
         found.append(bundled)
@@ -318,4 +343,5 @@ SOURCE_LABELS = {
     "folder": "Your folder",
     "hearth": "Downloaded by Hearth",
     "starter": "Bundled starter",
+    "opened": "Opened file",
 }

@@ -187,7 +187,9 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         progress.reasoning.append(continuing.reasoning)
         made = replace(Provenance.from_json(continuing.stats), continued=True)
     else:
-        made = Provenance(effort=request.effort, instructions=request.instructions,
+        # A model without an effort (not gpt-oss) records none: its answers never say "medium".
+        made = Provenance(effort=request.effort if engine.template.is_harmony else None,
+                          instructions=request.instructions,
                           rerun_of=request.rerun_of, thinking=request.thinking,
                           sampling_sources=dict(request.sampling_sources) or None,
                           model_family=request.model_family).with_sampling(sampling)
