@@ -54,7 +54,7 @@ def window_shortcuts(window: QtWidgets.QMainWindow) -> list[tuple[str, str]]:
             if keys and id(action) not in seen:
                 seen.add(id(action))
                 name = action.text().replace("&", "").removesuffix("…").strip()
-                rows.append((prefix + name, ", ".join(dict.fromkeys(keys))))
+                rows.append((prefix + name, " or ".join(dict.fromkeys(keys))))
 
     visit(window.menuBar().actions())
     visit(window.actions())

@@ -354,7 +354,7 @@ class ChatController(QObject):
         (start, first), (now, used) = usage[0], usage[-1]
         if self.conversation_id == self._streaming_in:
             self.context_changed.emit(used, model.n_ctx)
-        if now - start >= 0.25 and used > first:
+        if now > start and used > first:
             self.speed_changed.emit((used - first) / (now - start))
 
     def _end_turn_state(self) -> tuple[bool, bool]:

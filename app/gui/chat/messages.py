@@ -128,6 +128,8 @@ class ActionBar(QtWidgets.QWidget):
         self.branch_label.setObjectName("branchLabel")
         self._layout.addWidget(self.branch_label)
         self.next_button = self._button("›", "Next version", "branchArrow")
+        for arrow in (self.prev_button, self.next_button):
+            arrow.setMinimumSize(28, 24)
         for widget in (self.prev_button, self.branch_label, self.next_button):
             widget.hide()
         self.buttons: dict[str, QtWidgets.QToolButton] = {}
