@@ -30,7 +30,7 @@ from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.qt import QtCore, QtWidgets  # noqa: E402
 from storage import Store  # noqa: E402
 
-QUESTIONS = ("What is 2+2? Answer with the number.", "Name three colours of a rainbow.")
+QUESTIONS = ("What is 2+2? Answer with the number.", "Give me three tips for a good night's sleep.")
 
 
 def wait(app, until, timeout=60.0) -> None:

@@ -259,3 +259,22 @@ def test_the_info_popover_says_where_the_sampling_came_from_without_a_blank_gap(
     assert popover.height() == layout.sizeHint().height()  # exactly its content
     title = layout.itemAt(0).widget()
     assert title.geometry().top() <= layout.contentsMargins().top() + 2  # nothing above the title
+
+
+def test_a_short_chat_does_not_scroll_into_blank_space(qtbot, window):
+    """Bug: the column took its messages' minimum heights (measured at the narrowest a label
+    can be), so a short chat with a wrapped list scrolled, blank space under its last answer."""
+    store = window.store
+    cid = store.conversations.create("Sleep").id
+    q = store.messages.add(cid, "user", "Give me three tips for a good night's sleep.")
+    store.messages.add(cid, "assistant", "1. Keep a sleep diary. This can help you track your "
+                       "sleep patterns.\n2. Avoid heavy meals before bedtime. This can interfere "
+                       "with your body's ability to produce melatonin, a hormone that regulates "
+                       "sleep.\n3. Stay hydrated.", parent_id=q.id)
+    window.resize(1180, 760)
+    window.controller.open_conversation(cid)
+    qtbot.wait(100)
+    bar = window.chat_view.verticalScrollBar()
+    last = window.chat_view.messages()[-1]
+    assert last.geometry().bottom() < window.chat_view.viewport().height()
+    assert bar.maximum() == 0

@@ -202,10 +202,11 @@ def remember_traits(path: str | os.PathLike, info: GGUFInfo) -> ModelTraits:
     return found
 
 
-def traits(path: str | os.PathLike | None) -> ModelTraits | None:
+def traits(path: str | os.PathLike | None, *, cached_only: bool = False) -> ModelTraits | None:
     """The model's family, its file's recommended sampling and its kind of reasoning. Read
-    from its header once (a big model's header takes a while: the window reads it when the
-    model loads, on the engine's thread); None for no model or an unreadable file."""
+    from its header once (a big model's header takes a while: the window keeps what the load
+    read, see remember_traits); None for no model or an unreadable file, and with
+    `cached_only` (the GUI thread) for one not read yet."""
     if path is None:
         return None
     try:
@@ -214,7 +215,7 @@ def traits(path: str | os.PathLike | None) -> ModelTraits | None:
         return None
     with _traits_lock:
         known = _traits.get(key)
-    if known is not None:
+    if known is not None or cached_only:
         return known
     try:
         return remember_traits(path, check_gguf(path))

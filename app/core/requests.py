@@ -41,17 +41,19 @@ class TurnDefaults:
 def defaults_for(store: Store, conversation_id: int | None,
                  model_path: str | os.PathLike | None, *,
                  thinking: bool | None = None,
-                 prefs: model_library.ModelPrefs | None = None) -> TurnDefaults:
+                 prefs: model_library.ModelPrefs | None = None,
+                 cached_only: bool = False) -> TurnDefaults:
     """The model's own settings (or the app's defaults) over its recommended sampling (its
     file's, its model card's, llama.cpp's: app/core/sampling_defaults.py), with the
     conversation's preset over them: its instructions, its effort and its temperature.
     `thinking`: a <think> model's switch, which picks between a card's two sets. `prefs`:
     the model's settings read from another store (`hearth chat` without --save works on an
-    in-memory one)."""
+    in-memory one). `cached_only`: never read a model header now (the GUI thread, while a
+    model is still loading)."""
     if prefs is None:
         prefs = (model_library.prefs(store, model_path) if model_path is not None
                  else model_library.base_prefs(store))
-    resolved = prefs.resolved(model_library.traits(model_path), thinking)
+    resolved = prefs.resolved(model_library.traits(model_path, cached_only=cached_only), thinking)
     effort = prefs.effort
     instructions = preset = error = None
     if conversation_id:

@@ -45,16 +45,16 @@ def window_shortcuts(window: QtWidgets.QMainWindow) -> list[tuple[str, str]]:
     that has a shortcut, then the composer's own keys."""
     rows, seen = [], set()
 
-    def visit(actions, prefix: str = "") -> None:
+    def visit(actions) -> None:
         for action in actions:
             if action.menu() is not None:
-                visit(action.menu().actions(), action.menu().title().replace("&", "") + " → ")
+                visit(action.menu().actions())
                 continue
             keys = [_key_text(s) for s in action.shortcuts() if not s.isEmpty()]
             if keys and id(action) not in seen:
                 seen.add(id(action))
                 name = action.text().replace("&", "").removesuffix("…").strip()
-                rows.append((prefix + name, " or ".join(dict.fromkeys(keys))))
+                rows.append((name, " or ".join(dict.fromkeys(keys))))
 
     visit(window.menuBar().actions())
     visit(window.actions())
@@ -85,6 +85,7 @@ class ShortcutsSheet(QtWidgets.QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(False)
         self.table.resizeRowsToContents()
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -92,7 +93,7 @@ class ShortcutsSheet(QtWidgets.QDialog):
         layout.addWidget(self.table)
         layout.addWidget(buttons)
         height = sum(self.table.rowHeight(r) for r in range(len(self.rows))) + 70
-        self.resize(480, min(640, height))
+        self.resize(520, min(720, height))
 
 
 class AboutDialog(QtWidgets.QDialog):
@@ -109,9 +110,11 @@ class AboutDialog(QtWidgets.QDialog):
         blurb = QtWidgets.QLabel("A reasoning model that runs entirely on this computer. "
                                  "Nothing you type leaves the machine.")
         blurb.setWordWrap(True)
+        blurb.setFixedWidth(400)
+        blurb.setFixedHeight(blurb.heightForWidth(400))
         features = ", ".join(build.cpu_features[:8]) or "—"
         rows = [
-            ("llama.cpp", f"{build.library} (llama-cpp-python {build.binding})"),
+            ("llama.cpp", f"libllama {build.library}, through llama-cpp-python {build.binding}"),
             ("Runs on", build.backend + ("" if build.gpu_offload else
                                          " — this build has no GPU backend")),
             ("CPU features", features),
@@ -143,14 +146,16 @@ class AboutDialog(QtWidgets.QDialog):
         text = QtWidgets.QVBoxLayout()
         text.addWidget(title)
         text.addWidget(blurb)
+        text.addStretch(1)  # the name and its line together, not spread along the icon
         head.addLayout(text, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(head)
+        layout.addSpacing(8)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        layout.setSizeConstraint(QtWidgets.QLayout.SizeConstraint.SetFixedSize)  # no blank gaps
         self.summary = "\n".join([f"Hearth {hearth_version()}"] + [f"{k}: {v}" for k, v in rows]
                                  + [f"llama.cpp system info: {build.system_info}"])
-        self.setMinimumWidth(520)
 
     def _copy(self, button) -> None:
         from app.gui import clipboard

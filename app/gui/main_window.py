@@ -102,6 +102,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if conversations:
             self.controller.open_conversation(conversations[0].id)
             self.sidebar.set_conversations(conversations, conversations[0].id)
+        self.drafts.switch(self.controller.conversation_id)  # the open chat's draft, or a new one's
         self._show_no_model()
         self.composer.edit.setFocus()
 

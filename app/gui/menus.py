@@ -16,14 +16,25 @@ Key = QtGui.QKeySequence
 
 
 def _keys(*keys) -> list[QtGui.QKeySequence]:
-    """Shortcuts, the first shown in the menu; a standard key the platform leaves empty
+    """Shortcuts, the first shown in the menu. Of a standard key's bindings only those with
+    Ctrl (Cmd) or a function key: not a keyboard's "Open" or "Copy" media key, nor X11's
+    Shift+Ins (text fields keep handling those themselves); one the platform leaves empty
     (Preferences on Linux) is dropped rather than shown as nothing."""
     out = []
     for key in keys:
-        for seq in Key.keyBindings(key) if isinstance(key, Key.StandardKey) else [Key(key)]:
-            if not seq.isEmpty() and seq not in out:
-                out.append(seq)
+        standard = isinstance(key, Key.StandardKey)
+        for seq in Key.keyBindings(key) if standard else [Key(key)]:
+            if seq.isEmpty() or seq in out or (standard and not _commandish(seq)):
+                continue
+            out.append(seq)
     return out
+
+
+def _commandish(seq: QtGui.QKeySequence) -> bool:
+    combo = seq[0]
+    command = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.MetaModifier
+    return bool(combo.keyboardModifiers() & command) or \
+        Qt.Key.Key_F1.value <= combo.key().value <= Qt.Key.Key_F35.value
 
 
 def build(win: MainWindow) -> None:

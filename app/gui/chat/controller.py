@@ -84,7 +84,7 @@ class ChatController(QObject):
     def defaults(self) -> requests.TurnDefaults:
         model = self.session.model or self.session.loading_path
         return requests.defaults_for(self.store, self.conversation_id,
-                                     getattr(model, "path", model))
+                                     getattr(model, "path", model), cached_only=True)
 
     def refresh_defaults(self) -> None:
         """The chat's preset changed: the bar, the composer's effort and the meter follow."""

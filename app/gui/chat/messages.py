@@ -255,7 +255,8 @@ class ReasoningBlock(QtWidgets.QWidget):
     def _tick(self) -> None:
         if self.seconds is None and self._started is not None:
             elapsed = time.monotonic() - self._started
-            self.set_title(f"Thinking… {_duration(elapsed)}" if elapsed >= 1 else "Thinking…")
+            whole = float(int(elapsed))  # a clock counts up: 1 s, 2 s, never 2 s then 1 s
+            self.set_title(f"Thinking… {_duration(whole)}" if whole >= 1 else "Thinking…")
 
     def stop(self, seconds: float | None = None) -> None:
         """Stopped before any answer: the reasoning stays open, marked stopped."""

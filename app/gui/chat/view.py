@@ -21,6 +21,12 @@ class ChatView(QtWidgets.QScrollArea):
         self._column.setObjectName("chatColumn")
         self._layout = QtWidgets.QVBoxLayout(self._column)
         self._layout.setContentsMargins(SIDE_MARGIN, 16, SIDE_MARGIN, 16)
+        # The column is as tall as its messages at the width they have (heightForWidth), never
+        # as tall as their minimum sizes: those are measured at the narrowest a label could
+        # be, and made a short chat scroll, with blank space under its last answer.
+        self._layout.setSizeConstraint(QtWidgets.QLayout.SizeConstraint.SetNoConstraint)
+        self._column.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                   QtWidgets.QSizePolicy.Policy.Ignored)
         self._layout.setSpacing(12)
         self._layout.addStretch(1)
         self.earlier_button = QtWidgets.QPushButton()

@@ -290,7 +290,8 @@ class ModelManager(QtWidgets.QDialog):
     def _show_prefs(self, entry: model_library.ModelEntry, is_loaded: bool = False) -> None:
         """The model's settings, each sampling value with where it comes from."""
         m, prefs = entry.model, entry.prefs
-        traits = model_library.traits(m.path) if m.info is not None else None
+        traits = (sampling_defaults.ModelTraits.from_metadata(m.info.metadata, Path(m.path).name)
+                  if m.info is not None else None)  # from the header the scan read: no I/O
         resolved = prefs.resolved(traits)
         widgets = (self.ctx, self.effort, *self.sampling.values())
         for widget in widgets:
