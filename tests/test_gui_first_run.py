@@ -152,7 +152,7 @@ def test_the_thinking_block_counts_the_seconds(qtbot):
     widget.show()
     widget.append_reasoning("Let me see")
     assert widget.reasoning.toggle.text() == "Thinking…"
-    qtbot.waitUntil(lambda: re.fullmatch(r"Thinking… \d+ s", widget.reasoning.toggle.text()),
+    qtbot.waitUntil(lambda: bool(re.fullmatch(r"Thinking… \d+ s", widget.reasoning.toggle.text())),
                     timeout=5000)
     widget.append_answer("Done.")
     assert widget.reasoning.toggle.text().startswith("Thought for")

@@ -81,6 +81,8 @@ class ModelManager(QtWidgets.QDialog):
         self.min_p.setSpecialValueText("off")
         self.sampling = {"temperature": self.temperature, "top_p": self.top_p,
                          "top_k": self.top_k, "min_p": self.min_p}
+        for spin in self.sampling.values():
+            spin.setFixedWidth(90)
         self.sources = {name: QtWidgets.QLabel() for name in self.sampling}
         form = QtWidgets.QFormLayout()
         form.addRow("Context size", self.ctx)
