@@ -154,6 +154,9 @@ def test_hearth_chat_prompt_applies_a_quick_prompt_and_a_preset(capsys, smollm2_
                  "--prompt", "Code reviewer", "print(1)"]) == 0
     done = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert done["stats"]["instructions"].startswith("You are a careful senior code reviewer")
-    assert done["stats"]["effort"] == "high" and done["stats"]["temperature"] == 0.7
+    assert done["stats"]["temperature"] == 0.7 and done["stats"]["sampling_sources"]["temperature"] == "preset"
+    with Store() as store:  # the preset's effort was asked for; SmolLM2 takes none, so its
+        assert store.messages.get(done["message_id"]).effort == "high"  # record says none
+    assert done["stats"]["effort"] is None
     assert main(["chat", "--model", str(smollm2_path), "--prompt", "Nope", "q"]) == 1
     assert "no saved prompt named 'Nope'" in capsys.readouterr().err

@@ -377,7 +377,10 @@ _TABLE = ('<table border="1" cellspacing="0" cellpadding="6" '
 
 
 def _build() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    # breaks: a single line break is kept (a poem, an address), as chat apps show answers;
+    # CommonMark would join the lines into one.
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
+                                   "breaks": True})
     md.enable(["table", "strikethrough"])
     md.validateLink = lambda url: _LINK_RE.match(url) is not None
     md.use(tasklists_plugin)
@@ -411,3 +414,29 @@ def _build() -> MarkdownIt:
 
 
 _md = _build()
+
+
+def hard_breaks(text: str) -> str:
+    """`text` with its single line breaks made hard ("  " before the newline), so a Markdown
+    viewer keeps them as the window does. Code, tables and a paragraph whose line breaks
+    are not all breaks (one inside a code span) are left as they are."""
+    tokens = _plain_markdown.parse(text)
+    lines = re.split(r"(?<=\n)", text)
+    marked = set()
+    for i, token in enumerate(tokens):
+        if token.type != "paragraph_open" or token.map is None or i + 1 >= len(tokens):
+            continue
+        first, end = token.map
+        children = tokens[i + 1].children or []
+        breaks = sum(child.type in ("softbreak", "hardbreak") for child in children)
+        if breaks == end - first - 1:
+            marked.update(range(first, end - 1))
+    for n in sorted(marked):
+        if n < len(lines):
+            body = lines[n].rstrip("\r\n")
+            if not body.endswith(("  ", "\\")):
+                lines[n] = body.rstrip(" ") + "  " + lines[n][len(body):]
+    return "".join(lines)
+
+
+_plain_markdown = MarkdownIt("commonmark")

@@ -11,6 +11,7 @@ from app.gui.banner import Banner
 from app.gui.chat.attachments import Attacher
 from app.gui.chat.composer import Composer
 from app.gui.chat.controller import ChatController
+from app.gui.chat.drafts import Drafts
 from app.gui.chat.view import ChatView
 from app.gui.chat_files import ChatFiles
 from app.gui.models.downloads import DownloadManager
@@ -59,6 +60,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_palette(self.palette)
         self.prompts = PromptActions(self)
         self.attacher = Attacher(store, self.composer.tray, self)
+        self.drafts = Drafts(store, self.composer, self)
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
         self.manager: ModelManager | None = None
@@ -67,6 +69,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._sidebar_all = False
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
         self._banner_action = None  # what the banner's button does now
+        self._effort_for = None  # the chat and preset the composer's effort was last set for
 
         right = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(right)
@@ -89,6 +92,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter = splitter
         self.setCentralWidget(splitter)
         self._restore_window_state()
+        self.drop_zone = QtWidgets.QLabel("Drop files here to attach them", self)
+        self.drop_zone.setObjectName("dropZone")
+        self.drop_zone.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_zone.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.drop_zone.hide()
+        self.composer.edit.installEventFilter(self)  # drags over the composer highlight too
 
         self.model_label = QtWidgets.QLabel("No model")
         self.speed_label = QtWidgets.QLabel()
@@ -103,6 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if conversations:
             self.controller.open_conversation(conversations[0].id)
             self.sidebar.set_conversations(conversations, conversations[0].id)
+        self.drafts.switch(self.controller.conversation_id)  # the open chat's draft, or a new one's
         self._show_no_model()
         self.composer.edit.setFocus()
 
@@ -110,7 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c = self.controller
         self.composer.send_requested.connect(c.send)
         self.composer.stop_requested.connect(c.stop)
-        self.sidebar.new_requested.connect(c.new_conversation)
+        self.sidebar.new_requested.connect(self.new_chat)
         self.sidebar.selected.connect(c.open_conversation)
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
@@ -147,6 +157,13 @@ class MainWindow(QtWidgets.QMainWindow):
         c.info_requested.connect(self.show_info)
         c.citation_requested.connect(self.show_citation)
         c.effort_provider = lambda: self.composer.effort_name
+        c.thinking_provider = self.composer.thinking_choice
+        c.pending_documents = self.attacher.ready_ids
+        c.conversation_opened.connect(lambda cid: self.drafts.switch(cid or None))
+        c.conversation_trashed.connect(self.drafts.forget)
+        c.speed_changed.connect(lambda tps: self.speed_label.setText(f"{tps:.1f} tokens/s"))
+        self.attacher.changed.connect(c.measure_context)
+        self.composer.thinking.toggled.connect(lambda _on: c.measure_context())
         self.composer.attach_requested.connect(self.attacher.attach)
         c.attachments_provider = self.attacher.take
         self.preset_bar.preset_chosen.connect(self.prompts.choose_preset)
@@ -219,6 +236,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pages.setCurrentWidget(self.chat_page)
         self.composer.edit.setFocus()
 
+    def new_chat(self) -> None:
+        """New chat (the button, Ctrl+N): an empty chat with the cursor in the composer. No
+        row is made until the first message is sent, and a chat still empty is reused, so
+        pressing it twice leaves no empty "New chat" behind."""
+        c = self.controller
+        empty = not c.thread and not self.chat_view.messages()
+        if not empty:
+            c.open_conversation(None)
+            self.refresh_conversations()
+        self.show_chat()
+        self.activateWindow()
+        self.composer.edit.setFocus()
+
+    def show_about(self) -> None:
+        from app.gui.help import AboutDialog
+
+        self.about_dialog = AboutDialog(self)  # kept for tests, alive while open
+        self.about_dialog.open()
+
+    def show_shortcuts(self) -> None:
+        from app.gui.help import ShortcutsSheet
+
+        self.shortcuts_sheet = ShortcutsSheet(self)  # kept for tests, alive while open
+        self.shortcuts_sheet.open()
+
     def use_model(self, path: str) -> None:
         """The user picked a model to chat with: it becomes the default and loads."""
         model_library.set_default(self.store, path)
@@ -252,13 +294,37 @@ class MainWindow(QtWidgets.QMainWindow):
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
+            self.show_drop_zone(True)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.show_drop_zone(False)
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.show_drop_zone(False)
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if files:
             self.show_chat()
             self.attacher.attach(files)
             event.acceptProposedAction()
+
+    def show_drop_zone(self, shown: bool) -> None:
+        """The highlight while files are dragged over the window: dropping attaches them."""
+        if shown:
+            self.drop_zone.setGeometry(self.centralWidget().geometry().adjusted(12, 12, -12, -12))
+            self.drop_zone.raise_()
+        self.drop_zone.setVisible(shown)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        kind = event.type()
+        if kind == QtCore.QEvent.Type.DragEnter and event.mimeData().hasUrls():
+            self.show_drop_zone(True)
+        elif kind in (QtCore.QEvent.Type.DragLeave, QtCore.QEvent.Type.Drop):
+            self.show_drop_zone(False)
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.composer.fit_height()  # at most a third of the window
 
     def show_search(self) -> None:
         from app.gui.search_dialog import SearchDialog
@@ -297,6 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_preferences(self, prefs: preferences.Preferences) -> None:
         self.controller.hide_reasoning = prefs.hide_reasoning
         self.apply_theme(prefs.theme)
+        self.controller.refresh_defaults()  # the next turn's effort and sampling, no reload
 
     def apply_theme(self, choice: str) -> None:
         app = QtWidgets.QApplication.instance()
@@ -318,8 +385,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_defaults(self, defaults) -> None:
         """The open chat's defaults (its preset over the model's settings): the preset bar, and
-        the composer's effort when the model takes one."""
-        self.composer.set_effort(defaults.effort)
+        the composer's effort, unless the person moved the slider in this chat (loading
+        another model leaves it where they put it)."""
+        chat = (self.controller.conversation_id, defaults.preset.id if defaults.preset else None)
+        if chat != self._effort_for:  # another chat, or another preset: its defaults again
+            self._effort_for = chat
+            self.composer.effort_chosen = False
+        if not self.composer.effort_chosen:
+            self.composer.set_effort(defaults.effort)
         self.prompts.show_preset(defaults.preset)
         if defaults.preset_error:
             self.show_banner(f"The chat's preset is left out: {defaults.preset_error}", "error")
@@ -369,6 +442,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.setWindowTitle("Hearth")
             self._show_no_model()  # replaced at once by a failure's message, if there is one
             return
+        self.composer.set_reasoning(info.reasoning)
         self.banner.hide()
         self.window_tools.button.set_model(info.harmony)
         if info.template_warning:
@@ -427,6 +501,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._closed = True
             self.attacher.closed = True
             if not self.store.read_only:
+                self.drafts.save()
                 self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()

@@ -123,18 +123,21 @@ class ActionBar(QtWidgets.QWidget):
         self._layout = QtWidgets.QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
-        self.prev_button = self._button("‹", "Previous version")
+        # Arrows big enough to hit: the 11 px text buttons were a few pixels wide.
+        self.prev_button = self._button("‹", "Previous version", "branchArrow")
         self.branch_label = QtWidgets.QLabel()
         self.branch_label.setObjectName("branchLabel")
         self._layout.addWidget(self.branch_label)
-        self.next_button = self._button("›", "Next version")
+        self.next_button = self._button("›", "Next version", "branchArrow")
+        for arrow in (self.prev_button, self.next_button):
+            arrow.setMinimumSize(28, 24)
         for widget in (self.prev_button, self.branch_label, self.next_button):
             widget.hide()
         self.buttons: dict[str, QtWidgets.QToolButton] = {}
 
-    def _button(self, text: str, tip: str) -> QtWidgets.QToolButton:
+    def _button(self, text: str, tip: str, name: str = "messageAction") -> QtWidgets.QToolButton:
         button = QtWidgets.QToolButton()
-        button.setObjectName("messageAction")
+        button.setObjectName(name)
         button.setText(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
@@ -202,7 +205,8 @@ class UserMessage(QtWidgets.QFrame):
 
 
 class ReasoningBlock(QtWidgets.QWidget):
-    """Collapsible chain of thought: open while it streams, folded once the answer starts."""
+    """Collapsible chain of thought: open while it streams ("Thinking… 12 s"), folded once the
+    answer starts; stopped while thinking, it stays open and says so."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -221,6 +225,9 @@ class ReasoningBlock(QtWidgets.QWidget):
         self._text = ""
         self._started: float | None = None
         self.seconds: float | None = None
+        self._clock = QtCore.QTimer(self)  # the elapsed time while it thinks
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
         self.set_title("Thinking…")
         self.toggle.setChecked(True)
 
@@ -242,11 +249,29 @@ class ReasoningBlock(QtWidgets.QWidget):
     def append(self, text: str) -> None:
         if self._started is None:
             self._started = time.monotonic()
+            self._clock.start()
         self._text += text
         self.body.set_blocks(_paragraphs(self._text))
 
+    def _tick(self) -> None:
+        if self.seconds is None and self._started is not None:
+            elapsed = time.monotonic() - self._started
+            whole = float(int(elapsed))  # a clock counts up: 1 s, 2 s, never 2 s then 1 s
+            self.set_title(f"Thinking… {_duration(whole)}" if whole >= 1 else "Thinking…")
+
+    def stop(self, seconds: float | None = None) -> None:
+        """Stopped before any answer: the reasoning stays open, marked stopped."""
+        self._clock.stop()
+        if seconds is None and self._started is not None:
+            seconds = time.monotonic() - self._started
+        self.seconds = seconds
+        shown = f" · {_duration(seconds)}" if seconds is not None and seconds >= 1 else ""
+        self.set_title("Stopped while thinking" + shown)
+        self.toggle.setChecked(True)
+
     def fold(self, seconds: float | None = None, tokens: int | None = None) -> None:
         """The answer began (or the turn ended): close, and say how long the thinking took."""
+        self._clock.stop()
         if seconds is None and self._started is not None:
             seconds = time.monotonic() - self._started
         self.seconds = seconds
@@ -358,7 +383,9 @@ class AssistantMessage(QtWidgets.QFrame):
             blocks = code_blocks(self._answer)
             index = int(href[5:]) if href[5:].isdigit() else -1
             if 0 <= index < len(blocks):
-                QtGui.QGuiApplication.clipboard().setText(blocks[index])
+                from app.gui import clipboard
+
+                clipboard.copy(blocks[index], self)
         elif href.startswith(("http://", "https://", "mailto:")):
             QtGui.QDesktopServices.openUrl(QtCore.QUrl(href))
 
@@ -376,7 +403,9 @@ class AssistantMessage(QtWidgets.QFrame):
                effort: str | None = None) -> None:
         self.status = status
         made = self.provenance = made or Provenance()
-        if self.reasoning.text:
+        if self.reasoning.text and status in ("cancelled", "failed") and not self._answer:
+            self.reasoning.stop(made.reasoning_s)  # it stopped mid-thought: keep it in view
+        elif self.reasoning.text:
             seconds = self.reasoning.seconds if self.reasoning.seconds is not None else made.reasoning_s
             self.reasoning.fold(made.reasoning_s or seconds, made.reasoning_tokens)
         parts = []
