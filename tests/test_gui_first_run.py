@@ -185,7 +185,7 @@ def meter(win) -> tuple[int, int]:
 
 def test_the_context_meter_is_true_after_a_switch_on_an_empty_chat_and_with_attachments(
         qtbot, window, tiny_gpt_oss, smollm2_path, tmp_path):
-    info = load(qtbot, window, tiny_gpt_oss, n_ctx=2048)
+    info = load(qtbot, window, tiny_gpt_oss, n_ctx=4096)
     send(qtbot, window, "A question to fill the context a little " * 5)
     qtbot.waitUntil(lambda: meter(window)[0] > 60, timeout=10000)
     long_chat = meter(window)[0]

@@ -13,7 +13,12 @@ from app.core import logs
 from app.gui import errors
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtCore, QtNetwork, QtWidgets
-from storage import DatabaseDamagedError, SchemaTooNewError, default_data_dir, open_store
+from storage import (
+    DatabaseDamagedError,
+    SchemaTooNewError,
+    default_data_dir,
+    open_store,
+)
 
 log = logging.getLogger("hearth")
 APP_ID = "hearth"  # the desktop file's name, Wayland's app id, X11's WM_CLASS instance

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from app.core import model_library, preferences, prompt_library, startup
-from app.gui import menus, theme
+from app.gui import menus, startup_notice, theme
 from app.gui.banner import Banner
+from app.gui.chat import info_popover
 from app.gui.chat.attachments import Attacher
 from app.gui.chat.composer import Composer
 from app.gui.chat.controller import ChatController
 from app.gui.chat.drafts import Drafts
 from app.gui.chat.view import ChatView
 from app.gui.chat_files import ChatFiles
+from app.gui.model_status import ModelStatus
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.manager import ModelManager
 from app.gui.models.welcome import WelcomePage
@@ -51,6 +52,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report = report
         self.session = ModelSession(store, self)
         self.controller = ChatController(store, self.chat_view, self.session, self)
+        self.citation_box = self.info_popover = None  # open ones, kept for tests
         self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
         self.composer.add_control(self.window_tools.button)
         if not store.read_only:
@@ -113,7 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controller.open_conversation(conversations[0].id)
             self.sidebar.set_conversations(conversations, conversations[0].id)
         self.drafts.switch(self.controller.conversation_id)  # the open chat's draft, or a new one's
-        self._show_no_model()
+        self.model_status.show_no_model()
         self.composer.edit.setFocus()
 
     def _connect(self) -> None:
@@ -132,13 +134,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.busy_changed.connect(self.composer.set_generating)
         c.send_refused.connect(self._on_send_refused)
         c.turn_failed.connect(self.show_bug)
-        s = self.session
-        s.loading.connect(self._on_model_loading)
-        s.changed.connect(self._on_model_changed)
-        s.loaded.connect(self._on_model_loaded)
-        s.failed.connect(lambda _path, message: self._on_model_failed(message))
-        s.refused.connect(self._on_model_refused)
-        s.progress.connect(self._on_model_progress)
+        self.model_status = ModelStatus(self)  # the label, the title, loading and failures
         c.defaults_changed.connect(self._on_defaults)
         self.welcome.model_chosen.connect(self.use_model)
         self.welcome.download_panel.finished.connect(self._on_download_finished)
@@ -188,7 +184,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start(self) -> None:
         """At launch: say what start-up found, load the default model, or greet a newcomer."""
-        self._show_startup_report()
+        startup_notice.show(self, self.report)
         default = model_library.default_model(self.store)
         if default is not None and default.is_file():
             self.session.load(str(default))
@@ -196,37 +192,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_welcome()
         if default is not None:
             self.statusBar().showMessage(f"The default model is gone: {default}", 15000)
-
-    def _show_startup_report(self) -> None:
-        report = self.report
-        if report is None or report.notice is None:
-            return
-        serious = report.set_aside is not None or report.damage is not None or report.read_only
-        if report.set_aside is not None and report.backups:
-            action, then = "Restore backup…", lambda: self.restore_backup(report.backups[0])
-        elif report.read_only:
-            action, then = None, None
-        else:
-            action, then = "Dismiss", self.storage_banner.hide
-        self.storage_banner.show_message(report.notice, "error" if serious else "info", action)
-        self.storage_banner.action_clicked.connect(lambda: then and then())
-
-    def restore_backup(self, backup) -> None:
-        """Put a backup back in place of the database now in use (which is set aside, never
-        deleted), then start again on it."""
-        answer = QtWidgets.QMessageBox.question(
-            self, "Restore backup", f"Restore the backup from {backup.created:%Y-%m-%d %H:%M}?\n\n"
-            "The database in use now is kept beside it, renamed. Hearth restarts.")
-        if answer != QtWidgets.QMessageBox.StandardButton.Yes:
-            return
-        from storage import restore_backup
-
-        path = self.store.path
-        self.close()
-        self.store.close()
-        restore_backup(backup, path)
-        QtCore.QProcess.startDetached(sys.executable, ["-m", "app"])
-        QtWidgets.QApplication.instance().quit()
 
     def show_welcome(self) -> None:
         self.welcome.refresh()
@@ -379,10 +344,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.manager.raise_()
         self.manager.activateWindow()
 
-    def _on_model_loaded(self, info) -> None:
-        if model_library.default_model(self.store) is None:  # the first model becomes the default
-            model_library.set_default(self.store, info.path)
-
     def _on_defaults(self, defaults) -> None:
         """The open chat's defaults (its preset over the model's settings): the preset bar, and
         the composer's effort, unless the person moved the slider in this chat (loading
@@ -419,40 +380,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._banner_action = then
         self.banner.show_message(text, kind, action)
 
-    def _show_no_model(self) -> None:
-        if self.session.model is None and self.session.loading_path is None:
-            self.show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
-                              "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
-
-    def _on_model_loading(self, path: str) -> None:
-        self.model_label.setText(f"Loading {Path(path).name}…")
-        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.session.cancel_load)
-
-    def _on_model_progress(self, path: str, fraction: float) -> None:
-        if self.session.loading_path == path:
-            self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
-
-    def _on_model_refused(self, path: str, why: str) -> None:
-        self.show_banner(why, "error", "Load anyway",
-                          lambda: self.session.load(path, allow_swap=True))
-
-    def _on_model_changed(self, info) -> None:
-        if info is None:
-            self.model_label.setText("No model")
-            self.setWindowTitle("Hearth")
-            self._show_no_model()  # replaced at once by a failure's message, if there is one
-            return
-        self.composer.set_reasoning(info.reasoning)
-        self.banner.hide()
-        self.window_tools.button.set_model(info.harmony)
-        if info.template_warning:
-            self.show_banner(info.template_warning, "info")
-        self.model_label.setText(info.name)
-        self.setWindowTitle(f"Hearth — {info.name}")
-
-    def _on_model_failed(self, message: str) -> None:
-        self.show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
-
     def _on_send_refused(self, text: str, why: str) -> None:
         self.composer.restore(text)
         self.statusBar().showMessage(why, 6000)
@@ -468,33 +395,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        from app.core import documents
-
-        found = documents.passage(self.store, answer_id, key)
-        if found is None:
-            return
-        label, text = found
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
-                                    QtWidgets.QMessageBox.StandardButton.Close, self)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.open()
-        self.citation_box = box  # kept for tests, alive while open
+        self.citation_box = info_popover.show_citation(self, answer_id, key) or self.citation_box
 
     def show_info(self, message_id: int) -> None:
-        from app.gui.chat.info_popover import InfoPopover
-
-        message = self.store.messages.get(message_id)
-        widget = self.controller.message_widget(message_id)
-        if message is None:
-            return
-        loaded = self.session.model
-        sha = self.store.model_files.cached_sha256(loaded.path) if loaded else None
-        popover = InfoPopover(message, sha, self)
-        popover.rerun_requested.connect(self.controller.actions.rerun_exactly)
-        anchor = widget.actions if widget is not None else self
-        popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
-        popover.show()
-        self.info_popover = popover  # kept for tests
+        self.info_popover = info_popover.show_info(self, message_id) or self.info_popover
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if not self._closed:  # once: a second close (at exit) finds the database closed

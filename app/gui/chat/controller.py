@@ -14,12 +14,13 @@ import time
 from app.core import requests
 from app.core.event_buffer import EventBuffer
 from app.core.provenance import Provenance
-from app.core.turns import TurnRequest, TurnResult, history_for, run_turn
+from app.core.tools import registry as tool_registry
+from app.core.turns import TurnRequest, TurnResult, run_turn
 from app.gui.background import GuiCall
 from app.gui.chat.actions import MessageActions
-from app.core.tools import registry as tool_registry
-from app.gui.chat.messages import AssistantMessage, UserMessage
 from app.gui.chat.approvals import ApprovalPrompts
+from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.gui.chat.meter import ContextMeter
 from app.gui.chat.tool_block import show_tool_event
 from app.gui.chat.view import ChatView
 from app.gui.qt import QObject, QTimer, QtWidgets, Signal
@@ -61,6 +62,7 @@ class ChatController(QObject):
         self.attachments_provider = lambda: ()  # the composer's ready documents, None if busy
         self.tools = None  # app/core/tools/registry.ToolRegistry, set by the window
         self.approvals = ApprovalPrompts(self)  # tool calls waiting for the person
+        self.meter = ContextMeter(self)  # what the next turn would take of the context
         self.thread: list[Message] = []  # the shown branch
         self.actions = MessageActions(self)
         self._buffer = EventBuffer()
@@ -94,13 +96,13 @@ class ChatController(QObject):
     def refresh_defaults(self) -> None:
         """The chat's preset changed: the bar, the composer's effort and the meter follow."""
         self.defaults_changed.emit(self.defaults())
-        self._measure_context()
+        self.meter.measure()
 
     def _on_model_changed(self, info) -> None:
         self.defaults_changed.emit(self.defaults())
         if info is not None:
             self.context_changed.emit(0, info.n_ctx)
-            self._measure_context()
+            self.meter.measure()
 
     # -- conversations -------------------------------------------------------------------------
 
@@ -126,7 +128,7 @@ class ChatController(QObject):
         self.view.set_earlier(self._shown_from, self.show_earlier)
         self.defaults_changed.emit(self.defaults())
         self.conversation_opened.emit(conversation_id or 0)
-        self._measure_context()
+        self.meter.measure()
 
     def show_earlier(self) -> None:
         start = max(0, self._shown_from - PAGE)
@@ -360,18 +362,7 @@ class ChatController(QObject):
                     self._stream_widget.append_answer(event.text)
             elif self._stream_widget is not None:
                 show_tool_event(self._stream_widget.tools, event)
-        self._show_usage()
-
-    def _show_usage(self) -> None:
-        """While an answer streams: the context it fills, and its tokens/s so far."""
-        usage, model = self._usage, self.session.model
-        if not usage or model is None:
-            return
-        (start, first), (now, used) = usage[0], usage[-1]
-        if self.conversation_id == self._streaming_in:
-            self.context_changed.emit(used, model.n_ctx)
-        if now > start and used > first:
-            self.speed_changed.emit((used - first) / (now - start))
+        self.meter.show_usage(self._usage)
 
     def _end_turn_state(self) -> tuple[bool, bool]:
         """Back to idle before anything that could fail: Send is never left disabled."""
@@ -416,7 +407,7 @@ class ChatController(QObject):
             if branching:  # the "2/3" switchers changed
                 self.open_conversation(self.conversation_id)
             else:
-                self._measure_context()
+                self.meter.measure()
         self.conversations_changed.emit()  # the title and the order may have changed
 
     def recover(self) -> None:
@@ -425,49 +416,9 @@ class ChatController(QObject):
             self._end_turn_state()
 
     def measure_context(self) -> None:
-        """Measure the meter again (the attachments changed, say)."""
+        """Measure again now (an attachment added or removed, the thinking switch changed)."""
         if not self.busy:
-            self._measure_context()
-
-    def _measure_context(self) -> None:
-        """What the next turn would put in the context: the prompt as rendered (an empty
-        chat too), and the documents' plan, pending attachments included."""
-        if self.session.model is None:
-            return
-        conversation_id = self.conversation_id
-        defaults = self.defaults()
-        effort = self.effort_provider() or defaults.effort
-        thinking = self.thinking_provider()
-        pending = tuple(self.pending_documents() or ())
-
-        def measure(state) -> int:  # on the engine's thread: tokenizing can take a while
-            from app.core import documents
-            from common.units import estimate_tokens
-            from inference.context import build_messages, surely_too_long
-
-            history = history_for(state.store, conversation_id, -1) if conversation_id else []
-            engine = state.require_engine()
-            try:
-                text = engine.render(build_messages(defaults.instructions, history), effort,
-                                     thinking=thinking)
-                # Never tokenize megabytes for a meter: a surely-too-long chat is estimated.
-                used = estimate_tokens(text) if surely_too_long(text, engine.n_ctx) \
-                    else len(engine.tokenize(text))
-            except UserError:  # a template that needs a question to render: only messages count
-                used = 0
-            if pending or (conversation_id and state.store.documents.for_conversation(conversation_id)):
-                budget = documents.documents_budget(engine.n_ctx, used)
-                plan = documents.plan_for_turn(state.store, documents.count_tokens(engine),
-                                               conversation_id, "", budget, extra=pending)
-                used += plan.tokens
-            return used
-
-        self.session.run(measure, lambda used: self._on_context_used(conversation_id, used),
-                         lambda _exc: None)  # a template that cannot render this: no meter
-
-    def _on_context_used(self, conversation_id: int, used: int) -> None:
-        if self.session.model is not None and conversation_id == self.conversation_id:
-            self.context_changed.emit(used, self.session.model.n_ctx)
+            self.meter.measure()
 
     def cancel_edit(self) -> None:
         self.actions.end_edit()

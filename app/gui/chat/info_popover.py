@@ -9,7 +9,6 @@ from app.core.sampling_defaults import describe_sources
 from app.gui.qt import Qt, QtWidgets, Signal
 from storage import Message
 
-
 VALUE_WIDTH = 320
 
 
@@ -83,3 +82,34 @@ class InfoPopover(QtWidgets.QFrame):
         layout.addWidget(title)
         layout.addLayout(grid)
         layout.addWidget(self.rerun, 0, Qt.AlignmentFlag.AlignRight)
+
+
+def show_info(window, message_id: int) -> InfoPopover | None:
+    """How an answer was made, beside its action bar, with Re-run exactly."""
+    message = window.store.messages.get(message_id)
+    if message is None:
+        return None
+    widget = window.controller.message_widget(message_id)
+    loaded = window.session.model
+    sha = window.store.model_files.cached_sha256(loaded.path) if loaded else None
+    popover = InfoPopover(message, sha, window)
+    popover.rerun_requested.connect(window.controller.actions.rerun_exactly)
+    anchor = widget.actions if widget is not None else window
+    popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
+    popover.show()
+    return popover
+
+
+def show_citation(window, answer_id: int, key: int) -> QtWidgets.QMessageBox | None:
+    """Citation [key]: the passage it points at, its file and page."""
+    from app.core import documents
+
+    found = documents.passage(window.store, answer_id, key)
+    if found is None:
+        return None
+    label, text = found
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
+                                QtWidgets.QMessageBox.StandardButton.Close, window)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.open()
+    return box

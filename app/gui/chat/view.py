@@ -75,6 +75,7 @@ class ChatView(QtWidgets.QScrollArea):
         """Remove the message widgets from `index` on (a new branch replaces them)."""
         for widget in self.messages()[index:]:
             self._layout.removeWidget(widget)
+            widget.hide()  # at once: deletion waits for the event loop, painting does not
             widget.deleteLater()
 
     def reveal(self, widget: QtWidgets.QWidget) -> None:
