@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runtime import write_tiny_without
+from fixtures.tiny_models import write_tiny_without
 
 from app.cli.main import main
 from storage import Store
