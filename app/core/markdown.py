@@ -7,6 +7,10 @@ the code in inline Pygments colours), task boxes are glyphs and math becomes Uni
 Safety: raw HTML in an answer is shown as text (`html=False`), images become links (rendering
 them would fetch a remote resource), and only http(s) and mailto URLs become links at all.
 
+Depth: past `_DEEPEST` levels of blocks inside blocks (quotes in quotes, lists in lists) the
+rest is shown as plain text with its markers. markdown-it itself drops everything past its
+nesting limit without a trace, and a model's nested outline must never lose words.
+
 Speed: the widget re-renders the whole growing answer for every streamed token, about 60 times
 a second. So the parser is built once, and each top-level block's HTML is cached once a block
 follows it: per token, only the block still growing is parsed and highlighted again.
@@ -349,6 +353,40 @@ def _line(state: StateBlock, line: int) -> str:
     return state.src[state.bMarks[line] + state.tShift[line]:state.eMarks[line]].rstrip()
 
 
+# --- nesting ----------------------------------------------------------------------------------
+
+# Block levels drawn as structure: CommonMark's own limit, 10 nested lists or 20 nested quotes,
+# already more indentation than a chat column has room for.
+_DEEPEST = 20
+
+
+def _too_deep(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """The rest of the enclosing block as text, once blocks nest `_DEEPEST` deep. markdown-it
+    would skip it (its `maxNesting`), silently; parsing it as Markdown would recurse on."""
+    if state.level < _DEEPEST:
+        return False
+    # The block ends where markdown-it's own loop would stop: a line indented less than it
+    # (a list item's sibling, or what follows the list).
+    last = start
+    for line in range(start + 1, end):
+        if not state.isEmpty(line):
+            if state.sCount[line] < state.blkIndent:
+                break
+            last = line
+    if not silent:
+        token = state.push("deep_text", "", 0)
+        token.block = True
+        token.content = state.getLines(start, last + 1, state.blkIndent, False)
+        token.map = [start, last + 1]
+    state.line = last + 1
+    return True
+
+
+def _render_deep_text(self, tokens, idx, options, env) -> str:
+    text = html.escape(tokens[idx].content.strip("\n"), quote=False)
+    return f'<p style="white-space:pre-wrap">{text}</p>\n'
+
+
 # --- the rest of the Markdown -----------------------------------------------------------------
 
 def _render_inline_code(self, tokens, idx, options, env) -> str:
@@ -377,7 +415,11 @@ _TABLE = ('<table border="1" cellspacing="0" cellpadding="6" '
 
 
 def _build() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    # maxNesting above _DEEPEST, so that _too_deep, not markdown-it's silent cut, meets the
+    # deepest block (a list opened at _DEEPEST - 1 is parsed at _DEEPEST + 1). The same limit
+    # bounds inline nesting ([[[…), where markdown-it keeps the text.
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
+                                   "maxNesting": _DEEPEST + 4})
     md.enable(["table", "strikethrough"])
     md.validateLink = lambda url: _LINK_RE.match(url) is not None
     md.use(tasklists_plugin)
@@ -387,6 +429,7 @@ def _build() -> MarkdownIt:
     md.inline.ruler.before("escape", "bracket_math", _bracket_math_inline)
     # The plugin's $$ block cannot end a paragraph ("so:\n$$…"); ours can, and reads \[…\] too.
     md.disable("math_block")
+    md.block.ruler.before(md.block.ruler.get_all_rules()[0], "too_deep", _too_deep)
     md.block.ruler.before("fence", "display_math", _display_math,
                           {"alt": ["paragraph", "reference", "blockquote", "list"]})
     rules = {
@@ -395,6 +438,7 @@ def _build() -> MarkdownIt:
         "math_block": _render_math_block,
         "code_inline": _render_inline_code, "image": _render_image,
         "html_inline": _render_checkbox,
+        "deep_text": _render_deep_text,
         "bullet_list_open": _render_bullet_list,
         "table_open": lambda *_: _TABLE,
         # Footnotes as plain numbers: an in-page "#fn1" link would go to the browser.
