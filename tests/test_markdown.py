@@ -42,6 +42,13 @@ def test_table_has_header_and_body_cells():
     assert html.count("<tr>") == 3
 
 
+def test_a_table_row_with_more_cells_than_the_header_keeps_them():
+    """GFM drops a row's extra cells; the model's extra column is shown in the last one."""
+    html = to_html("| Model | Size |\n|---|---|\n| gpt-oss | 20B | MoE | fast |\n| qwen |")
+    assert re.search(r"<td[^>]*>20B \| MoE \| fast</td>", html)
+    assert re.search(r"<td[^>]*>qwen</td>\s*<td[^>]*></td>", html)
+
+
 def test_strikethrough():
     assert "<s>old price</s>" in to_html("~~old price~~ new price")
 

@@ -26,6 +26,8 @@ from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.table import escapedSplit, getLine
+from markdown_it.rules_block.table import table as _gfm_table
 from markdown_it.rules_core import StateCore, block, normalize
 from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
@@ -238,6 +240,27 @@ def _render_deep_text(self, tokens, idx, options, env) -> str:
     return f'<p style="white-space:pre-wrap">{text}</p>\n'
 
 
+def _table(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """GFM's table, except that a row with more cells than the header keeps the extra ones,
+    joined into its last cell: GFM drops them, and a column the model added would vanish."""
+    first = len(state.tokens)
+    if not _gfm_table(state, start, end, silent):
+        return False
+    width, row, cell = 0, start, None
+    for token in state.tokens[first:]:
+        width += token.type == "th_open"
+        if token.type == "tr_open":
+            row = token.map[0]
+        elif token.type == "inline":
+            cell = token
+        elif token.type == "tr_close" and cell is not None:
+            cells = escapedSplit(getLine(state, row).strip())
+            cells = cells[cells[0] == "":len(cells) - (len(cells) > 1 and cells[-1] == "")]
+            if len(cells) > width:
+                cell.content = " | ".join([cell.content, *(c.strip() for c in cells[width:])])
+    return True
+
+
 # --- the rest of the Markdown -----------------------------------------------------------------
 
 def _render_inline_code(self, tokens, idx, options, env) -> str:
@@ -272,6 +295,7 @@ def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
                                    "maxNesting": _DEEPEST + 4})
     md.enable(["table", "strikethrough"])
+    md.block.ruler.at("table", _table)
     md.validateLink = lambda url: _LINK_RE.match(url) is not None
     md.use(tasklists_plugin)
     md.use(footnote_plugin)
