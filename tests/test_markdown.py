@@ -47,6 +47,7 @@ def test_a_table_row_with_more_cells_than_the_header_keeps_them():
     html = to_html("| Model | Size |\n|---|---|\n| gpt-oss | 20B | MoE | fast |\n| qwen |")
     assert re.search(r"<td[^>]*>20B \| MoE \| fast</td>", html)
     assert re.search(r"<td[^>]*>qwen</td>\s*<td[^>]*></td>", html)
+    assert "<table" in to_html("Sizes:\n| a | b |\n|---|---|\n| 1 | 2 |"), "after a line of text"
 
 
 def test_strikethrough():

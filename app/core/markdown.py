@@ -295,7 +295,7 @@ def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
                                    "maxNesting": _DEEPEST + 4})
     md.enable(["table", "strikethrough"])
-    md.block.ruler.at("table", _table)
+    md.block.ruler.at("table", _table, {"alt": ["paragraph", "reference"]})  # as markdown-it's
     md.validateLink = lambda url: _LINK_RE.match(url) is not None
     md.use(tasklists_plugin)
     md.use(footnote_plugin)
