@@ -77,7 +77,6 @@ class MainWindow(QtWidgets.QMainWindow):
         column = QtWidgets.QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addWidget(self.storage_banner)
         column.addWidget(self.banner)
         column.addWidget(self.preset_bar)
         column.addWidget(self.chat_view, 1)
@@ -92,7 +91,13 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 860])
         self.splitter = splitter
-        self.setCentralWidget(splitter)
+        central = QtWidgets.QWidget()  # the storage notice above everything, welcome page too
+        outer = QtWidgets.QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.storage_banner)
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
         self._restore_window_state()
         self.drop_zone = QtWidgets.QLabel("Drop files here to attach them", self)
         self.drop_zone.setObjectName("dropZone")
