@@ -199,15 +199,14 @@ def test_a_second_instance_hands_over_to_the_first(qtbot):
     first = SingleInstance(default_data_dir())
     assert first.acquire()
     woken = []
-    first.on_activation(lambda: woken.append(True))
+    first.on_activation(woken.append)
     second = SingleInstance(default_data_dir())
     try:
         assert not second.acquire()
         assert second.notify_running_instance()
         qtbot.waitUntil(lambda: bool(woken), timeout=5000)
     finally:
-        first.lock.unlock()
-        first.server.close()
+        first.close()
 
 
 def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qtbot, window, tmp_path):
