@@ -7,7 +7,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.hearth-installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean package install-desktop
 
 run: $(STAMP)
 	@$(PY) packaging/check_qt.py  # Qt's X11 plugin needs a few libraries: names the missing ones
@@ -21,6 +21,17 @@ bench: $(STAMP)
 
 install: $(STAMP)
 
+# The double-click app for this platform (packaging/build.py): dist/hearth/ and, where
+# appimagetool is on PATH, an AppImage on Linux; dist/Hearth.app and Hearth.dmg on macOS.
+package: $(STAMP)
+	$(PY) packaging/build.py
+
+# Linux: Hearth in the launcher — the bundle (built if missing) copied to
+# ~/.local/share/hearth, its .desktop entry and icons into ~/.local/share.
+install-desktop: $(STAMP)
+	@[ -x dist/hearth/hearth-gui ] || $(PY) packaging/build.py --no-appimage
+	$(PY) packaging/install_desktop.py dist/hearth
+
 # Re-runs when the dependencies or the install script change, or BACKEND differs from the
 # one installed (packaging/install.sh compares and rebuilds llama.cpp only then).
 $(STAMP): pyproject.toml packaging/install.sh
@@ -28,4 +39,4 @@ $(STAMP): pyproject.toml packaging/install.sh
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist

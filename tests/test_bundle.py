@@ -1,0 +1,119 @@
+"""The packaged app, built and run for real (slow: the build takes a few minutes).
+
+Builds the Linux one-folder bundle with `packaging/build.py` (HEARTH_TEST_BUNDLE=dist/hearth
+reuses one already built), copies it out of the source tree to a folder with a space in its
+name, and runs it from there with a fresh HOME and data folder, no PYTHONPATH and a bare
+PATH: the command line lists and answers with the starter model inside the bundle; the window
+comes up offscreen with a file given as an argument, which arrives as an attachment of the
+question sent with it, and the chat on the starter completes. Every file either process
+opens is traced (strace): none may be in the source tree or the virtual environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from fixtures.desktop import answers, attached, stop, wait_answering, wait_for
+
+from common.bundle import CLI_EXECUTABLE, GUI_EXECUTABLE
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                                   reason="builds the Linux bundle")]
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "What is 2+2?"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    prebuilt = os.environ.get("HEARTH_TEST_BUNDLE")
+    if prebuilt:
+        built = Path(prebuilt).resolve()
+    else:
+        try:
+            import PyInstaller  # noqa: F401
+        except ImportError:
+            pytest.fail("PyInstaller is missing: pip install -e '.[package]' (make installs it)")
+        subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--no-appimage"],
+                       check=True, cwd=ROOT, timeout=1800)
+        built = ROOT / "dist" / "hearth"
+    copy = tmp_path_factory.mktemp("installed") / "Hearth app"
+    shutil.copytree(built, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture
+def fresh(tmp_path) -> dict:
+    """A first start: empty HOME and data folder, nothing of Python's in the environment."""
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    data.mkdir()
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "HEARTH_DATA_DIR": str(data),
+            "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8",
+            "TMPDIR": os.environ.get("TMPDIR", "/tmp")}
+
+
+def traced(trace: Path, *cmd) -> list[str]:
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is missing (apt-get install strace): it checks what the bundle opens")
+    return [strace, "-f", "-qq", "-e", "trace=open,openat,openat2,execve", "-o", str(trace),
+            *map(str, cmd)]
+
+
+def forbidden_opens(trace: Path) -> list[str]:
+    """Paths in the trace inside the checkout, the venv or the interpreter's own library."""
+    places = {str(ROOT), sys.prefix, os.path.realpath(sys.prefix),
+              sysconfig.get_paths()["stdlib"], os.path.realpath(sysconfig.get_paths()["stdlib"])}
+    paths = re.findall(r'(?:open|openat|openat2|execve)\((?:AT_FDCWD, |\d+, )?"([^"]+)"',
+                       trace.read_text(errors="replace"))
+    return sorted({p for p in paths for place in places
+                   if p == place or p.startswith(place.rstrip("/") + "/")})
+
+
+def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
+    gui, cli = bundle / GUI_EXECUTABLE, bundle / CLI_EXECUTABLE
+    starter = next((bundle / "_internal" / "starter").glob("*.gguf"))
+    data = Path(fresh["HEARTH_DATA_DIR"])
+
+    # hearth models list: the starter, from inside the bundle
+    listed = subprocess.run(traced(tmp_path / "list.trace", cli, "models", "list"), env=fresh,
+                            cwd=bundle, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert str(starter) in listed.stdout and "starter" in listed.stdout
+
+    # hearth chat --model THAT_PATH "What is 2+2?" answers
+    chat = subprocess.run(traced(tmp_path / "chat.trace", cli, "chat", "--model", starter,
+                                 QUESTION), env=fresh, cwd=bundle, capture_output=True,
+                          text=True, timeout=300)
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip()
+
+    # The window: the starter as the default model, as choosing it on the welcome page does
+    subprocess.run([cli, "models", "default", starter], env=fresh, check=True, timeout=120,
+                   capture_output=True)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Two plus two is four, said the teacher.\n")
+    window = subprocess.Popen(traced(tmp_path / "gui.trace", gui, "--ask", QUESTION, notes),
+                              env=fresh, cwd=bundle, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        up = wait_answering(data, window, timeout=120)
+        print(f"window up and answering {up:.2f} s after launch (under strace)")
+        done = wait_for(lambda: [a for a in answers(data) if a[2] != "streaming"], 300, window)
+        assert done == [(QUESTION, done[0][1], "complete")] and done[0][1].strip()
+        assert attached(data) == [("notes.txt", QUESTION)]  # the argument, attached
+        assert window.poll() is None
+    finally:
+        stop(window)
+
+    for trace in ("list.trace", "chat.trace", "gui.trace"):
+        assert forbidden_opens(tmp_path / trace) == [], trace
+    # and the bundle's own files were what it used
+    assert str(bundle) in (tmp_path / "gui.trace").read_text(errors="replace")
