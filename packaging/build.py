@@ -81,14 +81,10 @@ def report(folder: Path) -> str:
     return "\n".join(lines)
 
 
-def appimage(folder: Path) -> Path | None:
-    """An AppImage of the folder, if appimagetool is at hand: a one-file download that runs
-    on most distributions (it needs FUSE 2, or APPIMAGE_EXTRACT_AND_RUN=1)."""
-    tool = os.environ.get("APPIMAGETOOL") or shutil.which("appimagetool")
-    if not tool:
-        print("appimagetool not found: no AppImage (the README says where to get it)")
-        return None
-    appdir = WORK / "Hearth.AppDir"
+def appdir(folder: Path, appdir: Path) -> Path:
+    """The AppDir an AppImage is made from: the bundle in usr/lib/hearth, the .desktop entry
+    and icon at the top, and AppRun, which starts the window, or the command line when
+    called as `hearth` (a link to the AppImage) or with --cli first."""
     shutil.rmtree(appdir, ignore_errors=True)
     shutil.copytree(folder, appdir / "usr" / "lib" / "hearth", symlinks=True)
     shutil.copy(HERE / "hearth.desktop", appdir / "hearth.desktop")
@@ -99,8 +95,7 @@ def appimage(folder: Path) -> Path | None:
         (share / f"{px}x{px}" / "apps").mkdir(parents=True, exist_ok=True)
         shutil.copy(png, share / f"{px}x{px}" / "apps" / "hearth.png")
     apprun = appdir / "AppRun"
-    apprun.write_text('#!/bin/sh\n# The window, or the command line when called as "hearth":\n'
-                      '# ln -s Hearth.AppImage hearth, or: Hearth.AppImage --cli models list\n'
+    apprun.write_text('#!/bin/sh\n'
                       'HERE="$(dirname "$(readlink -f "$0")")"\n'
                       'if [ "$1" = "--cli" ]; then shift; exec "$HERE/usr/lib/hearth/hearth" "$@"; fi\n'
                       'case "$(basename "${ARGV0:-hearth-gui}")" in\n'
@@ -108,9 +103,20 @@ def appimage(folder: Path) -> Path | None:
                       'esac\n'
                       'exec "$HERE/usr/lib/hearth/hearth-gui" "$@"\n')
     apprun.chmod(0o755)
+    return appdir
+
+
+def appimage(folder: Path) -> Path | None:
+    """An AppImage of the folder, if appimagetool is at hand: a one-file download that runs
+    on most distributions (it needs FUSE 2, or APPIMAGE_EXTRACT_AND_RUN=1)."""
+    tool = os.environ.get("APPIMAGETOOL") or shutil.which("appimagetool")
+    if not tool:
+        print("appimagetool not found: no AppImage (the README says where to get it)")
+        return None
+    source = appdir(folder, WORK / "Hearth.AppDir")
     out = DIST / f"Hearth-{platform.machine()}.AppImage"
     env = {**os.environ, "ARCH": platform.machine(), "APPIMAGE_EXTRACT_AND_RUN": "1"}
-    run(tool, appdir, out, env=env)
+    run(tool, source, out, env=env)
     return out
 
 

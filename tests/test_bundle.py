@@ -113,6 +113,17 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
     finally:
         stop(window)
 
+    # The AppImage's contents: its AppRun starts the bundle's command line (appimagetool
+    # itself is not run here: it downloads the AppImage runtime as it works).
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import build
+
+    appdir = build.appdir(bundle, tmp_path / "Hearth.AppDir")
+    listed = subprocess.run([str(appdir / "AppRun"), "--cli", "models", "list"], env=fresh,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert str(appdir / "usr" / "lib" / "hearth" / "_internal" / "starter") in listed.stdout
+
     for trace in ("list.trace", "chat.trace", "gui.trace"):
         assert forbidden_opens(tmp_path / trace) == [], trace
     # and the bundle's own files were what it used
