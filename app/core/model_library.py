@@ -83,7 +83,10 @@ def remove_folder(store: Store, folder: str | os.PathLike) -> None:
 
 def _key(path: str | os.PathLike) -> str:
     """Settings are kept per absolute path: `./x.gguf` and `/models/x.gguf` are one model.
-    Not resolved: a Hugging Face snapshot link must not turn into its blob's name."""
+    Not resolved: a Hugging Face snapshot link must not turn into its blob's name. A remote
+    model's reference (`remote:URL#MODEL`, app/core/engines.py) is kept as it is."""
+    if str(path).startswith("remote:"):
+        return str(path)
     return os.path.abspath(os.path.expanduser(str(path)))
 
 
