@@ -70,11 +70,12 @@ def bind(settings: ServerSettings) -> socket.socket:
 class ApiServer:
     """The API over HTTP, on a thread of its own or in the foreground."""
 
-    def __init__(self, backend: ApiBackend, settings: ServerSettings) -> None:
+    def __init__(self, backend: ApiBackend, settings: ServerSettings, app=None) -> None:
+        """`app`: the ASGI app to serve instead of Hearth's API built on `backend`."""
         self.backend, self.settings = backend, settings
         self._socket = bind(settings)
         self.port = self._socket.getsockname()[1]
-        app = create_app(backend, api_key=settings.api_key, loopback_only=settings.loopback)
+        app = app or create_app(backend, api_key=settings.api_key, loopback_only=settings.loopback)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                                 timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
