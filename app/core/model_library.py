@@ -91,8 +91,15 @@ def _key(path: str | os.PathLike) -> str:
 
 
 def default_model(store: Store) -> Path | None:
+    """The default model's file; None when there is none, or when it is a remote model."""
     path = store.settings.get(DEFAULT_MODEL_KEY) or store.settings.get(_OLD_LAST_MODEL_KEY)
-    return Path(path) if path else None
+    return Path(path) if path and not str(path).startswith("remote:") else None
+
+
+def default_remote(store: Store) -> str | None:
+    """The default model when it is a remote one: its reference (app/core/engines.py)."""
+    value = store.settings.get(DEFAULT_MODEL_KEY)
+    return value if isinstance(value, str) and value.startswith("remote:") else None
 
 
 def set_default(store: Store, path: str | os.PathLike | None) -> None:
