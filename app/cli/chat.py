@@ -205,7 +205,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         with interrupts.installed():
             try:
                 if open_remote is not None:
-                    host.load_engine(open_remote).result()
+                    host.load_engine(lambda _state: open_remote()).result()
                 else:
                     _load(host, model, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
                                                    n_gpu_layers=options.n_gpu_layers,

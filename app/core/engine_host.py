@@ -101,12 +101,12 @@ class EngineHost:
             return state.engine
         return self.submit(work)
 
-    def load_engine(self, make: Callable[[], ChatEngine]) -> Future[ChatEngine]:
-        """Free the current engine, then make another on this thread (a remote one:
-        `make` talks to its server, and its UserError fails the Future)."""
+    def load_engine(self, make: Callable[[EngineState], ChatEngine]) -> Future[ChatEngine]:
+        """Free the current engine, then make another on this thread with `make(state)` (a
+        remote one: it talks to its server, and its UserError fails the Future)."""
         def work(state: EngineState) -> ChatEngine:
             state.unload()
-            state.engine = make()
+            state.engine = make(state)
             return state.engine
         return self.submit(work)
 

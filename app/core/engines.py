@@ -33,6 +33,7 @@ class Endpoint:
     name: str = ""
     mode: str = "auto"  # auto (harmony for gpt-oss), harmony, chat
     n_ctx: int | None = None  # when the server does not say its context size
+    models: tuple[str, ...] = ()  # what it served when last asked (the model manager lists these)
 
     @property
     def label(self) -> str:
@@ -42,8 +43,13 @@ class Endpoint:
 def endpoints(store: Store) -> list[Endpoint]:
     saved = store.settings.get(ENDPOINTS_KEY) or []
     known = Endpoint.__dataclass_fields__
-    return [Endpoint(**{k: v for k, v in e.items() if k in known})
-            for e in saved if isinstance(e, dict) and isinstance(e.get("url"), str)]
+    out = []
+    for e in saved:
+        if isinstance(e, dict) and isinstance(e.get("url"), str):
+            fields = {k: v for k, v in e.items() if k in known}
+            fields["models"] = tuple(m for m in fields.get("models") or () if isinstance(m, str))
+            out.append(Endpoint(**fields))
+    return out
 
 
 def find_endpoint(store: Store, url: str) -> Endpoint | None:
@@ -60,7 +66,8 @@ def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
         raise UserError(f"The mode must be auto, harmony or chat, not {endpoint.mode!r}.")
     if endpoint.n_ctx is not None and endpoint.n_ctx < 512:
         raise UserError("The context size must be at least 512 tokens.")
-    endpoint = Endpoint(api_root(endpoint.url), endpoint.name.strip(), endpoint.mode, endpoint.n_ctx)
+    endpoint = Endpoint(api_root(endpoint.url), endpoint.name.strip(), endpoint.mode,
+                        endpoint.n_ctx, tuple(endpoint.models))
     others = [asdict(e) for e in endpoints(store) if e.url != endpoint.url]
     store.settings.set(ENDPOINTS_KEY, others + [asdict(endpoint)])
     return endpoint
@@ -77,7 +84,7 @@ def delete_endpoint(store: Store, url: str) -> None:
 
 # -- API keys, in the system keyring only ---------------------------------------------------------
 
-def _keyring_trouble(exc: Exception) -> KeyringUnavailable:
+def keyring_unavailable(exc: Exception) -> KeyringUnavailable:
     return KeyringUnavailable(
         f"The system keyring is not available ({type(exc).__name__}), so Hearth cannot keep "
         "an API key. Install and unlock one (GNOME Keyring, KWallet, macOS Keychain, Windows "
@@ -111,7 +118,7 @@ def set_api_key(url: str, key: str | None) -> None:
             except PasswordDeleteError:
                 pass
     except (KeyringError, RuntimeError) as exc:
-        raise _keyring_trouble(exc) from None
+        raise keyring_unavailable(exc) from None
 
 
 # -- references to remote models ------------------------------------------------------------------
@@ -130,6 +137,11 @@ def parse_ref(value: str) -> tuple[str, str]:
     if not is_ref(value) or not sep or not model:
         raise UserError(f"{value!r} does not name a remote model.")
     return url, model
+
+
+def remote_choices(store: Store) -> list[tuple[str, str, Endpoint]]:
+    """(reference, label, endpoint) of every model the saved endpoints served when last asked."""
+    return [(ref(e.url, m), f"{m} — {e.label}", e) for e in endpoints(store) for m in e.models]
 
 
 def ref_label(value: str) -> str:

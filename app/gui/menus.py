@@ -32,6 +32,10 @@ def build(win: MainWindow) -> None:
     settings = file_menu.addAction("Settings…", win.show_settings)
     settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
     settings.setShortcuts([QtGui.QKeySequence.StandardKey.Preferences, QtGui.QKeySequence("Ctrl+,")])
+    from app.gui import engines_settings, server_settings
+
+    file_menu.addAction("Engines…", lambda: engines_settings.show(win))
+    file_menu.addAction("Local server…", lambda: server_settings.show(win))
     file_menu.addSeparator()
     quit_action = file_menu.addAction("Quit", win.close)
     quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
