@@ -97,3 +97,18 @@ def _wait_for(condition, timeout: float = 30) -> None:
             return
         done.wait(0.02)
     raise AssertionError("the condition never held")
+
+
+def test_the_servers_connections_send_without_delay():
+    """Bound as TCP by name: asyncio then turns Nagle's algorithm off on every connection it
+    accepts (it leaves sockets made with protocol 0 alone), so a keep-alive response is not
+    held back waiting for the client's delayed ACK (40 ms a request, measured)."""
+    import socket
+
+    from app.core.server.runner import ServerSettings, bind
+
+    listening = bind(ServerSettings("127.0.0.1", 0))
+    with listening, socket.create_connection(listening.getsockname()):
+        accepted, _ = listening.accept()
+        with accepted:
+            assert accepted.proto == socket.IPPROTO_TCP
