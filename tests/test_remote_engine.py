@@ -188,3 +188,51 @@ def test_reasoning_streams_as_it_comes(store, server, tiny_gpt_oss):
     kinds = [type(e) for e in events]
     assert ReasoningDelta in kinds and AnswerDelta in kinds
     assert kinds.index(ReasoningDelta) < kinds.index(AnswerDelta)
+
+
+class RefusesEffort:
+    """Hearth's API behind a gate that refuses `reasoning_effort` with a 400, as OpenAI does
+    for a model that does not reason."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b"reasoning_effort" in body:
+            from starlette.responses import JSONResponse
+
+            refusal = JSONResponse({"error": {
+                "message": "Unsupported parameter: 'reasoning_effort' is not supported with "
+                           "this model.", "type": "invalid_request_error",
+                "param": "reasoning_effort", "code": "unsupported_parameter"}}, status_code=400)
+            return await refusal(scope, receive, send)
+        replayed = [False]
+
+        async def again():
+            if not replayed[0]:
+                replayed[0] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        return await self.app(scope, again, send)
+
+
+def test_a_server_that_refuses_the_effort_is_asked_again_without_it(store, tiny_gpt_oss):
+    with serving(tiny_gpt_oss) as (srv, host):
+        gated = ApiServer(ApiBackend(host), ServerSettings("127.0.0.1", 0),
+                          app=RefusesEffort(create_app(ApiBackend(host))))
+        gated.start()
+        try:
+            remote = RemoteEngine(gated.url, tiny_gpt_oss.stem, mode="chat")
+            first = turn(store, remote)
+            second = turn(store, remote)  # remembered: asked without it straight away
+            remote.close()
+        finally:
+            gated.stop()
+    assert first.status == second.status == "complete" and first.answer

@@ -95,7 +95,10 @@ class ApiBackend:
     def require(self, requested: str) -> LoadedModel:
         model = self.model()
         if model is None:
-            raise ApiError(503, "No model is loaded in Hearth right now.", type="server_error",
+            remote = self.host.state.engine is not None
+            raise ApiError(503, "Hearth's model runs on a remote endpoint now; this server "
+                                "serves only models running in Hearth." if remote else
+                                "No model is loaded in Hearth right now.", type="server_error",
                            code="model_not_loaded")
         if not model.answers_to(requested):
             raise ApiError(404, f"The model '{requested}' does not exist here; this server has "
