@@ -179,6 +179,33 @@ async def _next(queue: asyncio.Queue, request: Request, cancel: threading.Event)
                 raise asyncio.CancelledError from None
 
 
+_MERGEABLE = (ReasoningDelta, AnswerDelta, PreambleDelta, str)
+
+
+async def _batch(queue: asyncio.Queue, request: Request, cancel: threading.Event) -> list:
+    """The next item, with whatever else is already waiting: runs of text of one kind are
+    merged, so a client slower than the engine gets fewer, larger chunks instead of falling
+    behind one event per token."""
+    items = [await _next(queue, request, cancel)]
+    while items[-1] is not END and not queue.empty() and len(items) < 256:
+        item = queue.get_nowait()
+        last = items[-1]
+        if type(item) is type(last) and isinstance(item, _MERGEABLE):
+            items[-1] = last + item if isinstance(item, str) else type(item)(last.text + item.text)
+        else:
+            items.append(item)
+    return items
+
+
+async def _items(queue: asyncio.Queue, request: Request, cancel: threading.Event):
+    """Every item up to END, batched as _batch merges them."""
+    while True:
+        for item in await _batch(queue, request, cancel):
+            if item is END:
+                return
+            yield item
+
+
 async def _started(queue: asyncio.Queue, request: Request, cancel: threading.Event) -> Started:
     try:
         first = await _next(queue, request, cancel)
@@ -232,7 +259,7 @@ class _ChatAnswer:
 
     async def stream(self, queue: asyncio.Queue, request: Request) -> AsyncIterator[dict | str]:
         yield api.chat_chunk(self.id, self.model, {"role": "assistant", "content": ""})
-        while (item := await _next(queue, request, self.cancel)) is not END:
+        async for item in _items(queue, request, self.cancel):
             if isinstance(item, BaseException):
                 yield _as_api_error(item).body()
                 return
@@ -287,7 +314,7 @@ class _CompletionAnswer:
         return "stop", stats.stop_token or None
 
     async def stream(self, queue: asyncio.Queue, request: Request) -> AsyncIterator[dict | str]:
-        while (item := await _next(queue, request, self.cancel)) is not END:
+        async for item in _items(queue, request, self.cancel):
             if isinstance(item, BaseException):
                 yield _as_api_error(item).body()
                 return
