@@ -93,9 +93,11 @@ def _context_of(entry: Mapping) -> int | None:
         value = entry.get(key)
         if isinstance(value, int) and value > 0:
             return value
-    meta = entry.get("meta")
-    if isinstance(meta, Mapping) and isinstance(meta.get("n_ctx_train"), int):
-        return meta["n_ctx_train"] or None
+    meta = entry.get("meta")  # llama-server: the context it runs with, else the trained one
+    if isinstance(meta, Mapping):
+        for key in ("n_ctx", "n_ctx_train"):
+            if isinstance(meta.get(key), int) and meta[key] > 0:
+                return meta[key]
     return None
 
 
