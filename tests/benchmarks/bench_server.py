@@ -123,6 +123,23 @@ class Bench:
         finally:
             remote.close()
 
+    def raw_one_token_ms(self) -> float:
+        """A one-token streamed request over plain HTTP (httpx2): the server's own cost,
+        without the openai client's parsing."""
+        import httpx2
+
+        body = {"model": self.model, "messages": QUESTION, "max_tokens": 1, "stream": True,
+                "temperature": 0.0, **({"grammar": self.grammar} if self.grammar else {})}
+        runs = []
+        with httpx2.Client() as client:
+            for _ in range(REPEATS * 2):
+                t0 = time.perf_counter()
+                with client.stream("POST", f"{self.server.url}/chat/completions", json=body) as r:
+                    for _chunk in r.iter_bytes():
+                        pass
+                runs.append((time.perf_counter() - t0) * 1000)
+        return median(runs)
+
     def models_round_trip_ms(self) -> float:
         runs = []
         for _ in range(REPEATS * 4):
@@ -156,9 +173,12 @@ def run(name: str, path: Path, n_ctx: int, grammar: str | None, mode: str) -> di
                              "tokens": warm[0]["tokens"]}
         one_here = [bench.in_process(cold=False, max_tokens=1)["wall_ms"] for _ in range(REPEATS * 2)]
         one_there = [bench.through_server(cold=False, max_tokens=1)["wall_ms"] for _ in range(REPEATS * 2)]
+        raw = bench.raw_one_token_ms()
         result["overhead"] = {"one_token_in_process_ms": median(one_here),
                               "one_token_server_ms": median(one_there),
+                              "one_token_raw_http_ms": raw,
                               "per_request_ms": round(median(one_there) - median(one_here), 2),
+                              "per_request_raw_http_ms": round(raw - median(one_here), 2),
                               "models_round_trip_ms": bench.models_round_trip_ms()}
         return result
     finally:
@@ -191,7 +211,8 @@ def main() -> None:
                       f"{r['decode_tps']:>13.1f} {r['tokens']:>7}")
         o = rows["overhead"]
         print(f"one-token request: {o['one_token_in_process_ms']} ms in-process, "
-              f"{o['one_token_server_ms']} ms through the server (+{o['per_request_ms']} ms); "
+              f"{o['one_token_raw_http_ms']} ms over plain HTTP (+{o['per_request_raw_http_ms']} ms), "
+              f"{o['one_token_server_ms']} ms with the openai client (+{o['per_request_ms']} ms); "
               f"GET /v1/models {o['models_round_trip_ms']} ms")
     print(note(results["contention"]))
     out = ROOT / "bench-results" / "server.json"
