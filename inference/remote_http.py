@@ -11,6 +11,7 @@ past MAX_LINE_BYTES is refused, and a silent one times out.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -84,15 +85,22 @@ class Connection:
     def __post_init__(self) -> None:
         self.root = api_root(self.url)
         self.host = urlsplit(self.root).netloc
+        self._client = self._new_client()
+        # Answers stream on a connection of their own each time (no keep-alive), so Stop can
+        # shut that socket down even before the server's first byte.
+        self._streams = self._new_client(httpx2.Limits(max_keepalive_connections=0))
+
+    def _new_client(self, limits: httpx2.Limits | None = None) -> httpx2.Client:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        self._client = httpx2.Client(
-            headers=headers, follow_redirects=False, trust_env=False,
-            timeout=httpx2.Timeout(self.read_timeout_s, connect=CONNECT_TIMEOUT_S))
+        return httpx2.Client(headers=headers, follow_redirects=False, trust_env=False,
+                             limits=limits or httpx2.Limits(),
+                             timeout=httpx2.Timeout(self.read_timeout_s, connect=CONNECT_TIMEOUT_S))
 
     def close(self) -> None:
         self._client.close()
+        self._streams.close()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -121,12 +129,20 @@ class Connection:
         Setting `cancel` closes the connection (a server stops generating when its client
         goes); the iterator then just ends."""
         done = threading.Event()
+        sockets: list[socket.socket] = []  # the connection this answer streams on
+
+        def trace(event: str, info: dict) -> None:
+            # The TCP socket, and for https the TLS one that takes its place.
+            if event in ("connection.connect_tcp.complete", "connection.start_tls.complete") \
+                    and info.get("return_value") is not None:
+                sockets.append(info["return_value"].get_extra_info("socket"))
+        if cancel is not None:
+            _shut_on_cancel(sockets, cancel, done)
         try:
-            with self._client.stream("POST", self.root + path, json=body,
-                                     headers={"Accept": "text/event-stream"}) as response:
+            with self._streams.stream("POST", self.root + path, json=body,
+                                      headers={"Accept": "text/event-stream"},
+                                      extensions={"trace": trace}) as response:
                 self._check(response, path)
-                if cancel is not None:
-                    _close_on_cancel(response, cancel, done)
                 for data in _sse_data(response):
                     if data == "[DONE]":
                         return
@@ -142,7 +158,7 @@ class Connection:
                     yield event
         except (httpx2.HTTPError, httpx2.StreamError) as exc:
             if cancel is not None and cancel.is_set():
-                return  # we closed it ourselves
+                return  # we shut it down ourselves
             if isinstance(exc, httpx2.StreamError):
                 raise ConnectionDropped(f"The connection to {self.host} ended in the middle "
                                         "of the answer; what came before is kept.") from None
@@ -255,15 +271,17 @@ def _sse_data(response: httpx2.Response) -> Iterator[str]:
         yield "\n".join(data)
 
 
-def _close_on_cancel(response: httpx2.Response, cancel: threading.Event,
-                     done: threading.Event) -> None:
-    """Stop = close the connection, even while a read waits for the server's next byte."""
+def _shut_on_cancel(sockets: list, cancel: threading.Event, done: threading.Event) -> None:
+    """Stop = shut the answer's connection down, even while a read waits for the server's
+    next byte (a server evaluating a long prompt, or busy, sends nothing for a while); the
+    server sees its client go and stops generating."""
     def watch() -> None:
         while not done.wait(CANCEL_POLL_S):
             if cancel.is_set():
-                try:
-                    response.close()
-                except Exception:  # noqa: BLE001 - closing a half-read stream is best effort
-                    pass
+                for sock in sockets:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:  # already closed: nothing left to stop
+                        pass
                 return
     threading.Thread(target=watch, name="hearth-remote-cancel", daemon=True).start()

@@ -236,3 +236,22 @@ def test_a_server_that_refuses_the_effort_is_asked_again_without_it(store, tiny_
         finally:
             gated.stop()
     assert first.status == second.status == "complete" and first.answer
+
+
+def test_stop_before_the_server_begins_answering(store, tiny_gpt_oss):
+    """The server is busy (its engine thread holds another request): Stop still ends the
+    turn at once, and the engine works again after."""
+    with serving(tiny_gpt_oss) as (srv, host):
+        remote = RemoteEngine(srv.url, tiny_gpt_oss.stem, mode="harmony")
+        gate, cancel = threading.Event(), threading.Event()
+        host.submit(lambda state: gate.wait(60))  # someone else's long answer
+        threading.Timer(0.5, cancel.set).start()
+        try:
+            stopped = turn(store, remote, cancel=cancel)
+            gate.set()
+            again = turn(store, remote)
+        finally:
+            gate.set()
+            remote.close()
+    assert stopped.status == "cancelled" and not stopped.answer
+    assert again.status == "complete" and again.answer

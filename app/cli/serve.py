@@ -66,6 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("Ctrl+C stops.", file=sys.stderr, flush=True)
         server.serve_forever()
     finally:
+        if server is not None:
+            server.backend.close()
         host.close()
     return 0
 

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.core.server import openai_api as api
-from app.core.server.backend import END, ApiBackend, Started, chat_work, completion_work, tokenize_work
+from app.core.server.backend import END, ApiBackend, Started, chat_work, completion_work
 from common.errors import UserError
 from inference.events import AnswerDelta, Done, GenerationStats, PreambleDelta, ReasoningDelta, ToolCall
 
@@ -92,12 +92,8 @@ def create_app(backend: ApiBackend, *, api_key: str | None = None,
         model = backend.require(requested) if requested else backend.model()
         if model is None:
             raise api.ApiError(503, "No model is loaded in Hearth right now.", type="server_error")
-        cancel = threading.Event()
-        queue = backend.start(tokenize_work(model.id, text), cancel)
-        result = await _next(queue, request, cancel)
-        if isinstance(result, BaseException):
-            raise result
-        return JSONResponse(result)
+        tokens = await asyncio.to_thread(backend.tokenize, model, text)
+        return JSONResponse({"tokens": tokens, "count": len(tokens), "max_model_len": model.n_ctx})
 
     async def health(request: Request) -> JSONResponse:
         activity = backend.activity

@@ -30,7 +30,7 @@ from common.units import estimate_tokens
 from inference.chat_format import ChatTemplateError
 from inference.context import surely_too_long
 from inference.events import GenerationStats
-from inference.runtime import ContextFullError, Engine
+from inference.runtime import ContextFullError, Engine, LoadOptions
 from inference.sampling import Sampling
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class LoadedModel:
     n_ctx: int
     created: int
     harmony: bool = False
+    path: str = ""
 
     def answers_to(self, requested: str) -> bool:
         return requested in (self.id, self.name, f"{self.id}.gguf")
@@ -74,7 +75,7 @@ def loaded_model(engine) -> LoadedModel | None:
     except OSError:
         created = 0
     return LoadedModel(Path(engine.path).stem, engine.name, engine.n_ctx, created,
-                       engine.template.is_harmony)
+                       engine.template.is_harmony, str(engine.path))
 
 
 class ApiBackend:
@@ -85,6 +86,8 @@ class ApiBackend:
         self.on_activity = on_activity
         self._lock = threading.Lock()
         self._activity = Activity()
+        self._vocab_lock = threading.Lock()
+        self._vocab: Engine | None = None  # the loaded model's tokenizer alone, for /tokenize
 
     # -- what is served --------------------------------------------------------------------------
 
@@ -119,6 +122,21 @@ class ApiBackend:
                 self.on_activity(now)
             except Exception:  # noqa: BLE001 - a display must not break a request
                 log.exception("activity callback failed")
+
+    def tokenize(self, model: LoadedModel, text: str) -> list[int]:
+        """Tokens of `text` as the model reads a prompt, from a tokenizer of its own (the
+        file's vocabulary only, loaded once): a count never waits behind a long answer on
+        the engine's thread. Blocking: call it from a worker thread."""
+        with self._vocab_lock:
+            if self._vocab is None or str(self._vocab.path) != model.path:
+                self.close()
+                self._vocab = Engine(model.path, LoadOptions(vocab_only=True))
+            return self._vocab.tokenize(text, add_bos=False) if text else []
+
+    def close(self) -> None:
+        if self._vocab is not None:
+            self._vocab.close()
+            self._vocab = None
 
     # -- running work on the engine's thread -----------------------------------------------------
 
@@ -228,14 +246,6 @@ def completion_work(request: CompletionRequest, cancel: threading.Event):
         except ContextFullError:
             stats.finish_reason = "length"
         emit(stats)
-    return work
-
-
-def tokenize_work(requested: str, text: str):
-    def work(state: EngineState, emit: Callable[[Any], None]) -> None:
-        engine = _engine_for(state, requested)
-        tokens = [] if not text else engine.tokenize(text, add_bos=False)
-        emit({"tokens": tokens, "count": len(tokens), "max_model_len": engine.n_ctx})
     return work
 
 

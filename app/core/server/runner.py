@@ -106,3 +106,4 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)
         self._socket.close()
+        self.backend.close()
