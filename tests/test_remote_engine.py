@@ -244,10 +244,11 @@ def test_stop_before_the_server_begins_answering(store, tiny_gpt_oss):
     with serving(tiny_gpt_oss) as (srv, host):
         remote = RemoteEngine(srv.url, tiny_gpt_oss.stem, mode="harmony")
         gate, cancel = threading.Event(), threading.Event()
-        host.submit(lambda state: gate.wait(60))  # someone else's long answer
+        busy = host.submit(lambda state: gate.wait(60))  # someone else's long answer
         threading.Timer(0.5, cancel.set).start()
         try:
             stopped = turn(store, remote, cancel=cancel)
+            assert not busy.done()  # it returned while the server still had not begun
             gate.set()
             again = turn(store, remote)
         finally:
