@@ -33,6 +33,14 @@ def wire_text(prompt: str) -> str:
                    for text, marker in prompt.segments)
 
 
+def prompt_from_text(text: str) -> Prompt:
+    """Harmony prompt text read back into a Prompt, its markers apart: tokenized by segments
+    (and cached per message) it gives the tokens the whole text gives with markers parsed,
+    without llama.cpp's cost per stretch between two markers."""
+    splitter = MarkerSplitter()
+    return Prompt(splitter.feed(text) + splitter.finish())
+
+
 class MarkerSplitter:
     """Feed generated text in chunks as they arrive; get (text, is_marker) pieces back,
     with a marker split across two chunks held back until it is whole."""

@@ -94,8 +94,12 @@ class Connection:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        # Nagle off: a POST's headers and body go out as two writes, and on a kept-alive
+        # connection the body would wait for the server's delayed ACK of the headers.
+        transport = httpx2.HTTPTransport(limits=limits or httpx2.Limits(), trust_env=False,
+                                         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         return httpx2.Client(headers=headers, follow_redirects=False, trust_env=False,
-                             limits=limits or httpx2.Limits(),
+                             transport=transport,
                              timeout=httpx2.Timeout(self.read_timeout_s, connect=CONNECT_TIMEOUT_S))
 
     def close(self) -> None:

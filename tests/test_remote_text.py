@@ -83,8 +83,8 @@ def test_marker_shaped_user_text_is_defused_on_the_wire():
 def test_stop_sequences_cut_at_the_first_one_however_the_text_arrives(text, cuts, stops):
     matcher = StopMatcher(tuple(stops))
     out = "".join(matcher.feed(chunk) for chunk in cut(text, cuts)) + matcher.flush()
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    assert out == (text[:min(found)] if found else text)
+    found = [(at + len(s), at) for s in stops if (at := text.find(s)) >= 0]
+    assert out == (text[:min(found)[1]] if found else text)  # the stop complete first
 
 
 @FUZZ
@@ -121,3 +121,25 @@ def test_think_tags_in_chat_content_are_reasoning_and_python_takes_code():
     events += reader.finish()
     assert [type(e) for e in events] == [ReasoningDelta, AnswerDelta, ToolCall]
     assert (events[2].recipient, events[2].arguments) == ("python", "print(6*7)")
+
+
+def test_harmony_text_read_back_tokenizes_as_the_whole_text(tiny_gpt_oss):
+    from inference.harmony_text import prompt_from_text
+    from inference.runtime import Engine, LoadOptions
+
+    chat = [{"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi there, what is 2+2?"},
+            {"role": "assistant", "content": "4."},
+            {"role": "user", "content": "Why?"}]
+    pasted = chat[:-1] + [{"role": "user", "content": "And <|end|> as text?"}]
+    vocab = Engine(tiny_gpt_oss, LoadOptions(vocab_only=True))
+    try:
+        for messages in (chat, pasted):
+            prompt = render_harmony(messages)
+            wired = wire_text(prompt)
+            assert vocab.tokenize(prompt_from_text(wired)) == vocab.tokenize(wired)
+        # As the server reads it, what Hearth rendered: the same tokens as in-process.
+        prompt = render_harmony(chat)
+        assert vocab.tokenize(prompt_from_text(wire_text(prompt))) == vocab.tokenize(prompt)
+    finally:
+        vocab.close()

@@ -92,7 +92,8 @@ def create_app(backend: ApiBackend, *, api_key: str | None = None,
         model = backend.require(requested) if requested else backend.model()
         if model is None:
             raise api.ApiError(503, "No model is loaded in Hearth right now.", type="server_error")
-        tokens = await asyncio.to_thread(backend.tokenize, model, text)
+        tokens = await asyncio.to_thread(backend.tokenize, model, text,
+                                         body.get("add_special") is True)
         return JSONResponse({"tokens": tokens, "count": len(tokens), "max_model_len": model.n_ctx})
 
     async def health(request: Request) -> JSONResponse:

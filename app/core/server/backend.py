@@ -30,6 +30,7 @@ from common.units import estimate_tokens
 from inference.chat_format import ChatTemplateError
 from inference.context import surely_too_long
 from inference.events import GenerationStats
+from inference.harmony_text import prompt_from_text
 from inference.runtime import ContextFullError, Engine, LoadOptions
 from inference.sampling import Sampling
 
@@ -123,7 +124,7 @@ class ApiBackend:
             except Exception:  # noqa: BLE001 - a display must not break a request
                 log.exception("activity callback failed")
 
-    def tokenize(self, model: LoadedModel, text: str) -> list[int]:
+    def tokenize(self, model: LoadedModel, text: str, add_special: bool = False) -> list[int]:
         """Tokens of `text` as the model reads a prompt, from a tokenizer of its own (the
         file's vocabulary only, loaded once): a count never waits behind a long answer on
         the engine's thread. Blocking: call it from a worker thread."""
@@ -131,7 +132,7 @@ class ApiBackend:
             if self._vocab is None or str(self._vocab.path) != model.path:
                 self.close()
                 self._vocab = Engine(model.path, LoadOptions(vocab_only=True))
-            return self._vocab.tokenize(text, add_bos=False) if text else []
+            return _prompt_tokens(self._vocab, text, model.harmony, add_special) if text else []
 
     def close(self) -> None:
         if self._vocab is not None:
@@ -233,7 +234,7 @@ def completion_work(request: CompletionRequest, cancel: threading.Event):
         else:
             if surely_too_long(request.prompt, engine.n_ctx):
                 raise context_error(estimate_tokens(request.prompt), engine.n_ctx)
-            tokens = engine.tokenize(request.prompt)  # markers in the text are markers
+            tokens = _prompt_tokens(engine, request.prompt, engine.template.is_harmony)
         room = engine.n_ctx - len(tokens)
         if room <= 0:
             raise context_error(len(tokens), engine.n_ctx)
@@ -247,6 +248,14 @@ def completion_work(request: CompletionRequest, cancel: threading.Event):
             stats.finish_reason = "length"
         emit(stats)
     return work
+
+
+def _prompt_tokens(engine: Engine, text: str, harmony: bool,
+                   add_bos: bool | None = None) -> list[int]:
+    """A raw prompt's tokens, its markers as control tokens. Harmony text goes by segments
+    (inference/harmony_text.py): the same tokens, with each message's cached, so a client
+    sending a conversation again pays only for what is new."""
+    return engine.tokenize(prompt_from_text(text) if harmony else text, add_bos=add_bos)
 
 
 def _checked(state: EngineState, engine: Engine, options: Options, room: int) -> Sampling:

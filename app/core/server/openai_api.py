@@ -222,7 +222,7 @@ def completion_chunk(chunk_id: str, model: str, text: str, finish: str | None = 
 
 class StopMatcher:
     """Stop sequences over streamed text: text that might begin one is held back until
-    it is clear; `hit` once one appears (the text before it is given, not the stop itself)."""
+    it is clear; `hit` once one is complete (the text before it is given, not the stop)."""
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = stops
@@ -236,10 +236,12 @@ class StopMatcher:
         if self.hit:
             return ""
         self.pending += text
-        found = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        # The stop that is complete first, as a token-by-token stream would meet it: the
+        # result does not depend on how the text was cut into pieces.
+        found = [(at + len(s), at) for s in self.stops if (at := self.pending.find(s)) >= 0]
         if found:
             self.hit = True
-            out, self.pending = self.pending[:min(found)], ""
+            out, self.pending = self.pending[:min(found)[1]], ""
             return out
         cut = len(self.pending) - self.hold
         if cut <= 0:
