@@ -516,13 +516,15 @@ class Engine:
 
     def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
                builtin_tools=(), now=None, continue_final: bool = False,
+               thinking: bool | None = None,
                cancel: threading.Event | None = None) -> str:
         """The prompt text for the assistant's next message.
 
         `messages`: the OpenAI chat shape or ChatMessage (inference/chat_messages.py); `tools`:
         function tools (FunctionTool or the OpenAI `tools` shape); `now`: the date the prompt
         carries (a re-run passes the original one); `continue_final`: the last message is a
-        cut-off answer that generation continues. gpt-oss: exactly as openai-harmony renders
+        cut-off answer that generation continues; `thinking`: a <think> model's switch, as its
+        template's `enable_thinking` (None leaves the template's default). gpt-oss: exactly as openai-harmony renders
         it, a Prompt (tokenize() honours its segments), with `builtin_tools` (harmony_tools.
         BROWSER, PYTHON) in the system message. Other models: their own Jinja template, user
         text defused, `tools` passed as the template's `tools`, under the template's budget
@@ -532,9 +534,10 @@ class Engine:
             return render_harmony(messages, effort=effort, now=now or self.template.now(),
                                   tools=tools, builtin_tools=builtin_tools,
                                   continue_final=continue_final)
+        extra = {} if thinking is None else {"enable_thinking": thinking}
         return self.template.render(template_messages(messages), effort=effort,
                                     tools=template_tools(tools), now=now,
-                                    continue_final=continue_final, cancel=cancel)
+                                    continue_final=continue_final, cancel=cancel, **extra)
 
     def forget_cache(self) -> None:
         """Evaluate the next prompt from scratch (a re-run that must not reuse the KV cache)."""

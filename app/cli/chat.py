@@ -15,10 +15,11 @@ import signal
 import sys
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 
 from app.cli import remote as remote_cli
 from app.cli import tools as tools_cli
-from app.core import documents, requests, startup
+from app.core import documents, requests, sampling_defaults, startup
 from app.core.engine_host import EngineHost, EngineState
 from app.core.tools.registry import approvals_for
 from app.core.turns import TurnRequest, TurnResult, run_turn
@@ -32,7 +33,6 @@ from inference.events import (
     ToolCall,
 )
 from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelTooLargeError
-from inference.sampling import Sampling
 from storage import Store, default_data_dir
 
 INTERRUPTED = 130  # the shell's status for a program stopped by Ctrl+C
@@ -170,17 +170,24 @@ def _request(args: argparse.Namespace, store: Store, model: str, prefs) -> TurnR
     if not question.strip():
         raise UserError("nothing to ask: give the question after the options")
     attached = tuple(documents.ingest(store, path).id for path in args.attach)
-    defaults = requests.defaults_for(store, conversation_id, model)
-    temperature = args.temperature
-    if temperature is None:
-        temperature = preset_temperature if preset_temperature is not None else prefs.temperature
-    sampling = Sampling(temperature=temperature,
-                        top_p=prefs.top_p if args.top_p is None else args.top_p,
-                        seed=args.seed, max_tokens=args.max_tokens, grammar=prefs.grammar)
+    defaults = requests.defaults_for(store, conversation_id, model, prefs=prefs)
+    # The same defaults as the window's (the model's settings over its recommended sampling,
+    # then the chat's preset), then --prompt's temperature, then the flags.
+    sampling, sources = defaults.sampling, dict(defaults.sources or {})
+    chosen = [("temperature", preset_temperature, sampling_defaults.PRESET)]
+    chosen += [(name, getattr(args, name), sampling_defaults.COMMAND_LINE)
+               for name in sampling_defaults.FIELDS]
+    for name, value, source in chosen:
+        if value is not None:
+            sampling = replace(sampling, **{name: value})
+            sources[name] = source
+    sampling = replace(sampling, seed=args.seed,
+                       max_tokens=args.max_tokens if args.max_tokens is not None else sampling.max_tokens)
     return TurnRequest(conversation_id, question,
                        args.effort or preset_effort or defaults.effort,
                        instructions if instructions is not None else defaults.instructions,
-                       sampling, attachments=attached)
+                       sampling, attachments=attached,
+                       **{**defaults.request_fields(), "sampling_sources": tuple(sorted(sources.items()))})
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -216,6 +223,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             def turn(state: EngineState) -> tuple[TurnRequest, TurnResult]:
                 if save:  # answers a killed run left `streaming` are marked, when no one writes
                     startup.tidy(state.store, lock)
+                from app.core import model_library
+
+                # The header the load just read says what the model recommends: not again.
+                model_library.remember_traits(model, state.require_engine().info)
                 request = _request(args, state.store, model, prefs)
                 toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
                 return request, run_turn(state.store, state.require_engine(), request,
@@ -284,8 +295,12 @@ def add_parsers(sub) -> None:
     chat.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                       help="a value for one of the prompt's {{variables}} (repeatable)")
     chat.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
-    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--temperature", type=float,
+                      help="default: the model's setting, else its recommendation (its file's, "
+                           "its model card's, else llama.cpp's)")
     chat.add_argument("--top-p", type=float)
+    chat.add_argument("--top-k", type=int)
+    chat.add_argument("--min-p", type=float)
     chat.add_argument("--allow-swap", action="store_true",
                       help="load even if the model will not fit in free memory")
     chat.add_argument("--tools", metavar="NAME,…",

@@ -71,6 +71,11 @@ class TurnRequest:
     reuse_limit: int | None = None
     attachments: tuple[int, ...] = ()  # document ids (app.core.documents.ingest) for this message
     rerun_of: int | None = None  # the answer this replays: the turn records if it came out the same
+    thinking: bool | None = None  # a <think> model's switch (None: the model's own default)
+    # Where each sampling value came from, (field, source) pairs, and the family whose model
+    # card spoke (app/core/sampling_defaults.py): recorded, so Info can say so.
+    sampling_sources: tuple = ()
+    model_family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,12 @@ def run_turn(store: Store, engine: ChatEngine, request: TurnRequest, *,
         progress.reasoning.append(continuing.reasoning)
         made = replace(Provenance.from_json(continuing.stats), continued=True)
     else:
-        made = Provenance(effort=request.effort, instructions=request.instructions,
-                          rerun_of=request.rerun_of).with_sampling(sampling)
+        # A model without an effort (not gpt-oss) records none: its answers never say "medium".
+        made = Provenance(effort=request.effort if engine.template.is_harmony else None,
+                          instructions=request.instructions,
+                          rerun_of=request.rerun_of, thinking=request.thinking,
+                          sampling_sources=dict(request.sampling_sources) or None,
+                          model_family=request.model_family).with_sampling(sampling)
     stats = GenerationStats()
     status, error = "failed", None
 
@@ -245,7 +254,8 @@ def run_turn(store: Store, engine: ChatEngine, request: TurnRequest, *,
 
         def render(msgs):
             return engine.render(msgs, request.effort, now=now, cancel=cancel,
-                                 continue_final=continuing is not None, **tool_options)
+                                 continue_final=continuing is not None,
+                                 thinking=request.thinking, **tool_options)
 
         prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         if continuing is None and history and history[-1]["role"] == "user":

@@ -1,9 +1,10 @@
-"""Search every chat (Ctrl/Cmd+K): full-text over messages, matches highlighted, Enter opens
-the conversation at the message, on its branch."""
+"""Search every chat (Ctrl/Cmd+K): full-text over messages, matches highlighted and marked as
+the question, the answer or its reasoning; Up and Down move through the results from the
+search field, Enter or a click opens the conversation at the message, on its branch."""
 
 from __future__ import annotations
 
-from app.gui.qt import Qt, QTimer, QtWidgets, Signal
+from app.gui.qt import Qt, QtCore, QTimer, QtWidgets, Signal
 from storage import Store
 
 HIT_ROLE = Qt.ItemDataRole.UserRole
@@ -35,14 +36,16 @@ class SearchDialog(QtWidgets.QDialog):
         self._timer.timeout.connect(self.run)
         self.query.textChanged.connect(lambda _text: self._timer.start())
         self.query.returnPressed.connect(self._open_current)
+        self.query.installEventFilter(self)  # Up/Down move the selection, typing stays here
         self.results.itemActivated.connect(lambda _item: self._open_current())
+        self.results.itemClicked.connect(lambda _item: self._open_current())
 
     def run(self) -> None:
         self.results.clear()
         text = self.query.text()
         hits = self.store.search(text, limit=100) if text.strip() else []
         for hit in hits:
-            who = "You" if hit.role == "user" else "Answer"
+            who = "You" if hit.role == "user" else "Reasoning" if hit.in_reasoning else "Answer"
             branch = "" if hit.on_current_branch else " (another branch)"
             label = QtWidgets.QLabel(
                 f"<b>{_escape(hit.conversation_title)}</b> · {who}{branch}<br>"
@@ -60,6 +63,23 @@ class SearchDialog(QtWidgets.QDialog):
         self.status.setText("" if not text.strip() else
                             f"{len(hits)} match{'es' if len(hits) != 1 else ''}"
                             if hits else "No matches")
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.query and event.type() == QtCore.QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown,
+                                    Qt.Key.Key_PageUp):
+            if self._timer.isActive():  # the list for what is typed, first
+                self._timer.stop()
+                self.run()
+            count = self.results.count()
+            if count:
+                step = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 5,
+                        Qt.Key.Key_PageUp: -5}[event.key()]
+                row = max(0, min(count - 1, self.results.currentRow() + step))
+                self.results.setCurrentRow(row)
+                self.results.scrollToItem(self.results.item(row))
+            return True
+        return super().eventFilter(watched, event)
 
     def _open_current(self) -> None:
         if self._timer.isActive():  # Enter typed faster than the debounce

@@ -13,6 +13,7 @@ import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from app.core import engines, model_library
@@ -33,6 +34,7 @@ class ModelInfo:
     name: str
     n_ctx: int
     harmony: bool
+    reasoning: str = "none"  # app/core/sampling_defaults.py: effort | switch | always | none
     # Why the model's own chat template is not used (broken or hostile: ChatML instead), or None.
     template_warning: str | None = None
 
@@ -118,10 +120,18 @@ class ModelSession(QObject):
         error = future.exception()
         if error is None:
             engine = future.result()
+            from app.core.sampling_defaults import reasoning_kind
+
             remote = engines.is_ref(path)
+            if not remote:  # what the header just read says about its sampling
+                model_library.remember_traits(path, engine.info)
+            starter = model_library.starter_path()
+            name = (model_library.STARTER_NAME if not remote and starter and Path(path) == starter
+                    else engine.name)
             # `harmony` enables the tools: a remote chat endpoint takes them as OpenAI tools.
-            self.model = ModelInfo(path, engine.name, engine.n_ctx,
+            self.model = ModelInfo(path, name, engine.n_ctx,
                                    engine.tools_supported if remote else engine.template.is_harmony,
+                                   reasoning_kind(engine.template.source),
                                    engine.template_warning)
             self.loaded.emit(self.model)
             self.changed.emit(self.model)

@@ -51,3 +51,6 @@ def describe(manager, ref: str) -> None:
     manager.default_button.setText("Default model" if is_default else "Set as default")
     manager.default_button.setEnabled(not is_default)
     manager.unload_button.setEnabled(manager.session.model is not None)
+    reload_button = getattr(manager, "reload_button", None)
+    if reload_button is not None:
+        reload_button.setVisible(False)
