@@ -39,8 +39,10 @@ class ChatEngine(Protocol):
 
     def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
                builtin_tools=(), now=None, continue_final: bool = False,
+               thinking: bool | None = None,
                cancel: threading.Event | None = None) -> str:
-        """The prompt for the assistant's next message (its text is what answers hash)."""
+        """The prompt for the assistant's next message (its text is what answers hash);
+        `thinking`: a <think> model's switch (None: the model's own default)."""
 
     def tokenize(self, text: str, *, special: bool = True,
                  add_bos: bool | None = None) -> list[int]:

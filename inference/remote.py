@@ -178,6 +178,7 @@ class RemoteEngine:
 
     def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
                builtin_tools=(), now=None, continue_final: bool = False,
+               thinking: bool | None = None,
                cancel: threading.Event | None = None) -> str:
         if self.mode == "harmony":
             import datetime as _dt
@@ -188,7 +189,8 @@ class RemoteEngine:
         if continue_final:
             raise RemoteError("This endpoint speaks the chat API, which cannot continue a "
                               "cut-off answer: regenerate it instead.")
-        return chat_payload(messages, effort, tools=tools, builtin_tools=builtin_tools)
+        return chat_payload(messages, effort, tools=tools, builtin_tools=builtin_tools,
+                            thinking=thinking)
 
     def tokenize(self, text: str, *, special: bool = True,
                  add_bos: bool | None = None) -> list[int]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .chat_messages import ChatMessage, call_for, messages_from_openai, tools_from_openai
-from .events import AnswerDelta, Event, ReasoningDelta, ToolCall
+from .events import Event, ReasoningDelta, ToolCall
 from .harmony import ThinkTagParser
 from .harmony_tools import ToolNamespace
 
@@ -50,8 +50,10 @@ class ChatPayload(str):
 
 
 def chat_payload(messages: Sequence[ChatMessage | Mapping], effort: str, *, tools=None,
-                 builtin_tools: Sequence[ToolNamespace] = ()) -> ChatPayload:
-    """The request body's `messages`, `tools` and `reasoning_effort` for these messages."""
+                 builtin_tools: Sequence[ToolNamespace] = (),
+                 thinking: bool | None = None) -> ChatPayload:
+    """The request body's `messages`, `tools` and `reasoning_effort` for these messages;
+    `thinking` as the template switch vLLM and llama-server take (`enable_thinking`)."""
     recipients: dict[str, str] = {}
     wire_tools = []
     for tool in tools_from_openai(tools):
@@ -70,6 +72,8 @@ def chat_payload(messages: Sequence[ChatMessage | Mapping], effort: str, *, tool
     body: dict[str, Any] = {"messages": wire, "reasoning_effort": effort}
     if wire_tools:
         body["tools"] = wire_tools
+    if thinking is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": thinking}
     text = "\n\n".join(f"{m['role']}: {m.get('content') or ''}"
                        + "".join(f"\n→ {c['function']['name']}({c['function']['arguments']})"
                                  for c in m.get("tool_calls", ()))

@@ -9,8 +9,8 @@ import socket
 import keyring
 import pytest
 from fixtures.api_server import MemoryKeyring, model_settings, serving
+from fixtures.remote import one_error_line
 from fixtures.tiny_models import HARMONY_GRAMMAR
-from test_cli import assert_one_error_line
 
 from app.cli.main import main
 from app.core import engines
@@ -60,13 +60,13 @@ def test_chat_runs_the_turn_on_the_endpoint(capsys, server, tiny_gpt_oss, mode):
 def test_chat_on_an_endpoint_that_is_not_there(capsys, unused_port):
     status = main(["chat", "--endpoint", f"http://127.0.0.1:{unused_port}/v1", "--model", "m", "hi"])
     assert status == 1
-    line = assert_one_error_line(capsys.readouterr().err)
+    line = one_error_line(capsys.readouterr().err)
     assert f"Cannot reach 127.0.0.1:{unused_port}" in line
 
 
 def test_chat_names_the_models_an_endpoint_has(capsys, server, tiny_gpt_oss):
     assert main(["chat", "--endpoint", server.url, "--model", "gpt-9", "hi"]) == 1
-    line = assert_one_error_line(capsys.readouterr().err)
+    line = one_error_line(capsys.readouterr().err)
     assert "does not serve 'gpt-9'" in line and tiny_gpt_oss.stem in line
     assert main(["chat", "--endpoint", server.url, "hi"]) == 1
     assert "--endpoint needs --model" in capsys.readouterr().err
@@ -76,7 +76,7 @@ def test_the_api_key_comes_from_the_variable_or_the_keyring(capsys, monkeypatch,
                                                             memory_keyring):
     with serving(tiny_gpt_oss, api_key="sk-cli-1234") as (srv, _host):
         assert main(["models", "list", "--endpoint", srv.url]) == 1
-        line = assert_one_error_line(capsys.readouterr().err)
+        line = one_error_line(capsys.readouterr().err)
         assert "refused the API key" in line and "sk-" not in line
         monkeypatch.setenv("MY_KEY", "sk-cli-1234")
         assert main(["models", "list", "--endpoint", srv.url, "--api-key-env", "MY_KEY"]) == 0
@@ -94,7 +94,7 @@ def test_serve_refuses_a_port_in_use(capsys, tiny_gpt_oss):
         port = taken.getsockname()[1]
         status = main(["serve", "--model", str(tiny_gpt_oss), "--port", str(port)])
     assert status == 1
-    assert f"Port {port} is already in use" in assert_one_error_line(capsys.readouterr().err)
+    assert f"Port {port} is already in use" in one_error_line(capsys.readouterr().err)
 
 
 def test_serve_warns_before_listening_beyond_this_machine(capsys, tiny_gpt_oss):

@@ -3,39 +3,26 @@ its reasoning, its tool calls and its failures behave as they do in-process, in 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import threading
 
 import pytest
-from fixtures.api_server import hearth_serve, model_settings, serving
-from fixtures.tiny_models import HARMONY_GRAMMAR
-from test_tool_loop import calling
+from fixtures.api_server import hearth_serve, serving
+from fixtures.remote import LONG_GRAMMAR, NOW, turn
+from fixtures.tiny_models import calling
 
 from app.core.server.app import create_app
 from app.core.server.backend import ApiBackend
 from app.core.server.runner import ApiServer, ServerSettings
 from app.core.tool_loop import Toolbox
 from app.core.tools.calculator import Calculator
-from app.core.turns import TurnRequest, run_turn
 from common.errors import UserError
 from inference.events import AnswerDelta, ReasoningDelta
 from inference.remote import RemoteEngine
 from inference.remote_http import EndpointUnauthorized, EndpointUnreachable, RemoteModelNotFound
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling
-
-NOW = dt.datetime(2025, 8, 5, 9, 30)
-GREEDY = Sampling(temperature=0.0, grammar=HARMONY_GRAMMAR)
-# An answer long enough to be cut off in the middle.
-LONG_GRAMMAR = r"""
-root     ::= analysis <|start|> "assistant" final
-analysis ::= <|channel|> "analysis" <|message|> "thinking" <|end|>
-final    ::= <|channel|> "final" <|message|> word{600}
-word     ::= [a-z]{1,8} " "
-"""
-
 
 @pytest.fixture(scope="module")
 def server(tiny_gpt_oss):
@@ -48,12 +35,6 @@ def local(tiny_gpt_oss):
     engine = Engine(tiny_gpt_oss, LoadOptions(n_ctx=4096, flash_attn=False))
     yield engine
     engine.close()
-
-
-def turn(store, engine, text="Why is the sky blue?", sampling=GREEDY, now=NOW, **kwargs):
-    cid = store.conversations.create().id
-    request = TurnRequest(cid, text, effort="low", sampling=sampling, now=now)
-    return run_turn(store, engine, request, **kwargs)
 
 
 @pytest.mark.parametrize("mode", ["harmony", "chat"])

@@ -17,9 +17,8 @@ import time
 
 import httpx2
 import pytest
-from fixtures.tiny_models import HARMONY_GRAMMAR
-from test_remote_engine import LONG_GRAMMAR, NOW, turn
-from test_tool_loop import calling
+from fixtures.remote import LONG_GRAMMAR, NOW, turn
+from fixtures.tiny_models import HARMONY_GRAMMAR, calling
 
 from app.core.tool_loop import Toolbox
 from app.core.tools.calculator import Calculator

@@ -226,7 +226,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 from app.core import model_library
 
                 # The header the load just read says what the model recommends: not again.
-                model_library.remember_traits(model, state.require_engine().info)
+                if open_remote is None:  # a remote model has no header here
+                    model_library.remember_traits(model, state.require_engine().info)
                 request = _request(args, state.store, model, prefs)
                 toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
                 return request, run_turn(state.store, state.require_engine(), request,

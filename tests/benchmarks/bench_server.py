@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
 
 import openai  # noqa: E402
-from fixtures.tiny_models import HARMONY_GRAMMAR, write_tiny_gpt_oss  # noqa: E402
+from fixtures.tiny_models import write_tiny_gpt_oss  # noqa: E402
 from machine import Contention, code_version, machine, note  # noqa: E402
 
 from app.core.engine_host import EngineHost  # noqa: E402

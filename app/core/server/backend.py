@@ -191,10 +191,9 @@ def _engine_for(state: EngineState, requested: str) -> Engine:
 
 def _sampling(state: EngineState, engine: Engine, options: Options, room: int) -> Sampling:
     """The model's own saved settings (as the window uses them), then what the request says."""
-    if state.open_store is not None:
-        base = model_library.prefs(state.store, engine.path).sampling()
-    else:
-        base = model_library.ModelPrefs().sampling()
+    prefs = (model_library.prefs(state.store, engine.path) if state.open_store is not None
+             else model_library.ModelPrefs())
+    base = prefs.sampling(model_library.traits(engine.path))  # the file's recommendation too
     limit = options.max_tokens or base.max_tokens
     return replace(base,
                    temperature=base.temperature if options.temperature is None else options.temperature,
