@@ -439,6 +439,10 @@ class Engine:
         self._chain = chain
         return chain
 
+    def check_sampling(self, sampling: Sampling) -> None:
+        """ValueError if these settings cannot make a sampler (a grammar that does not parse)."""
+        SamplerChain(sampling, self._vocab).free()
+
     def generate(self, prompt: Sequence[int], sampling: Sampling = GPT_OSS_DEFAULT,
                  cancel: threading.Event | None = None,
                  stats: GenerationStats | None = None,
@@ -562,6 +566,11 @@ class Engine:
             return
         check_prompt_length(text, self.n_ctx)  # before tokenizing it for nothing (minutes at 100 MB)
         yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
+
+    @property
+    def tools_supported(self) -> bool:
+        """Only gpt-oss was trained for the tools Hearth declares (in harmony)."""
+        return self.template.is_harmony
 
     @property
     def cached_tokens(self) -> int:

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from fixtures.tiny_models import HARMONY_GRAMMAR
+from fixtures.tiny_models import HARMONY_GRAMMAR, calling
 
 from app.core import provenance, requests
 from app.core.tool_loop import Approvals, Toolbox, ToolFinished, ToolStarted
@@ -18,21 +18,6 @@ from app.core.turns import TurnRequest, history_for, run_turn
 from inference.events import ToolCall
 from inference.runtime import Engine, LoadOptions
 from inference.sampling import Sampling
-
-WORDS = r'words ::= [a-z]{1,8} (" " [a-z]{1,8}){0,2}'
-
-
-def calling(recipient: str, arguments: str, *, or_answer: bool = False) -> str:
-    """A grammar: reasoning, then a call to `recipient` with exactly `arguments` (or, with
-    `or_answer`, a final answer instead — the random weights choose)."""
-    quoted = arguments.replace("\\", "\\\\").replace('"', '\\"')
-    return "\n".join([
-        'root ::= analysis <|start|> "assistant" ' + ("(call | final)" if or_answer else "call"),
-        'analysis ::= <|channel|> "analysis" <|message|> words <|end|>',
-        f'call ::= <|channel|> "commentary to={recipient} " <|constrain|> "json" <|message|> "{quoted}"',
-        'final ::= <|channel|> "final" <|message|> words',
-        WORDS, ""])
-
 
 @pytest.fixture(scope="module")
 def engine(tiny_gpt_oss):

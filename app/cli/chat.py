@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import replace
 
+from app.cli import remote as remote_cli
 from app.cli import tools as tools_cli
 from app.core import documents, requests, sampling_defaults, startup
 from app.core.engine_host import EngineHost, EngineState
@@ -195,7 +196,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.var and not args.prompt:
         raise UserError("--var needs --prompt NAME")
     save = args.save or args.conversation is not None or args.rerun is not None
-    model, prefs, options = _model_and_prefs(args.model)
+    open_remote = None
+    if args.endpoint:
+        model, prefs, open_remote = remote_cli.prepare_chat(args)
+    else:
+        model, prefs, options = _model_and_prefs(args.model)
     interrupts = Interrupts()
     lock = startup.TurnsLock(default_data_dir()) if save else None
     tools = tools_cli.registry(args.mcp, args.search_url) if args.tools else None
@@ -206,9 +211,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         with interrupts.installed():
             try:
-                _load(host, model, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
-                                               n_gpu_layers=options.n_gpu_layers,
-                                               allow_swap=args.allow_swap), interrupts)
+                if open_remote is not None:
+                    host.load_engine(lambda _state: open_remote()).result()
+                else:
+                    _load(host, model, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
+                                                   n_gpu_layers=options.n_gpu_layers,
+                                                   allow_swap=args.allow_swap), interrupts)
             except LoadCancelled:
                 return INTERRUPTED
 
@@ -218,7 +226,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 from app.core import model_library
 
                 # The header the load just read says what the model recommends: not again.
-                model_library.remember_traits(model, state.require_engine().info)
+                if open_remote is None:  # a remote model has no header here
+                    model_library.remember_traits(model, state.require_engine().info)
                 request = _request(args, state.store, model, prefs)
                 toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
                 return request, run_turn(state.store, state.require_engine(), request,
@@ -269,7 +278,8 @@ def add_parsers(sub) -> None:
 
     chat = sub.add_parser("chat", help="ask one question, stream the reasoning and the answer")
     chat.add_argument("question", nargs="?")
-    chat.add_argument("--model", help="path to a GGUF model (default: the app's default model)")
+    chat.add_argument("--model", help="path to a GGUF model (default: the app's default model); "
+                                      "with --endpoint, the name of a model it serves")
     chat.add_argument("--effort", choices=EFFORTS, help="reasoning effort (default: the model's)")
     chat.add_argument("--json", action="store_true", help="one JSON object per event")
     chat.add_argument("--save", action="store_true", help="store the turn like the app does")
@@ -303,4 +313,5 @@ def add_parsers(sub) -> None:
                       help="allow every tool call without asking")
     chat.add_argument("--seed", type=int)
     chat.add_argument("--max-tokens", type=int)
+    remote_cli.add_chat_arguments(chat)
 

@@ -10,6 +10,9 @@
     hearth models default [PATH]           show or set the model used when none is named
     hearth prompts list|export|import      the saved prompt library
     hearth chat --prompt NAME --var k=v …  apply a saved prompt exactly as the window does
+    hearth chat --endpoint URL --model NAME "…"  the same turn on a model served elsewhere
+    hearth models list --endpoint URL      what an OpenAI-compatible server serves
+    hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
 turn in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -26,7 +29,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models, prompts, render, tools
+from app.cli import chat, models, prompts, render, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -39,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     tools.add_parser(sub)
     prompts.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return prompts.run(args)
         if args.command == "tools":
             return tools.run(args)
-        return {"chat": chat.cmd_chat, "render": render.cmd_render}[args.command](args)
+        return {"chat": chat.cmd_chat, "render": render.cmd_render,
+                "serve": serve.cmd_serve}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 1

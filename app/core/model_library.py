@@ -105,13 +105,23 @@ def remove_folder(store: Store, folder: str | os.PathLike) -> None:
 
 def _key(path: str | os.PathLike) -> str:
     """Settings are kept per absolute path: `./x.gguf` and `/models/x.gguf` are one model.
-    Not resolved: a Hugging Face snapshot link must not turn into its blob's name."""
+    Not resolved: a Hugging Face snapshot link must not turn into its blob's name. A remote
+    model's reference (`remote:URL#MODEL`, app/core/engines.py) is kept as it is."""
+    if str(path).startswith("remote:"):
+        return str(path)
     return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def default_model(store: Store) -> Path | None:
+    """The default model's file; None when there is none, or when it is a remote model."""
     path = store.settings.get(DEFAULT_MODEL_KEY) or store.settings.get(_OLD_LAST_MODEL_KEY)
-    return Path(path) if path else None
+    return Path(path) if path and not str(path).startswith("remote:") else None
+
+
+def default_remote(store: Store) -> str | None:
+    """The default model when it is a remote one: its reference (app/core/engines.py)."""
+    value = store.settings.get(DEFAULT_MODEL_KEY)
+    return value if isinstance(value, str) and value.startswith("remote:") else None
 
 
 def set_default(store: Store, path: str | os.PathLike | None) -> None:

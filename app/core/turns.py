@@ -39,7 +39,7 @@ from inference.events import (
     ReasoningDelta,
     ToolCall,
 )
-from inference.runtime import Engine
+from inference.engine import ChatEngine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import CURRENT_LEAF, StorageError, Store
 from storage.conversations import DEFAULT_TITLE
@@ -152,7 +152,7 @@ def describe_failure(exc: BaseException) -> str:
     return f"The model stopped with an error: {str(exc) or type(exc).__name__}"
 
 
-def _start_rows(store: Store, engine: Engine, request: TurnRequest, model_sha256: str | None):
+def _start_rows(store: Store, engine: ChatEngine, request: TurnRequest, model_sha256: str | None):
     """The question and the answer's row, in one transaction; for Continue, the answer."""
     conversation = store.conversations.get(request.conversation_id)
     if conversation is None:
@@ -182,7 +182,7 @@ def _start_rows(store: Store, engine: Engine, request: TurnRequest, model_sha256
     return user, answer, continuing
 
 
-def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
+def run_turn(store: Store, engine: ChatEngine, request: TurnRequest, *,
              cancel: threading.Event | None = None,
              on_event: Callable[[Event], None] | None = None,
              on_saved: Callable[[int, int], None] | None = None,
@@ -245,11 +245,11 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         if continuing is not None:
             history.append({"role": "assistant", "content": continuing.content})
 
-        offered = toolbox if toolbox and engine.template.is_harmony else None
+        offered = toolbox if toolbox and engine.tools_supported else None
         if request.rerun_of is not None:  # the original's tools, declared exactly as they were
             original = store.messages.get(request.rerun_of)
             recorded = Provenance.from_json(original.stats).tools if original else ()
-            offered = recorded_toolbox(recorded) if recorded and engine.template.is_harmony else None
+            offered = recorded_toolbox(recorded) if recorded and engine.tools_supported else None
         tool_options = offered.render_options() if offered else {}
 
         def render(msgs):

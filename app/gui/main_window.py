@@ -25,6 +25,7 @@ from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
+from app.gui.window_engines import WindowEngines
 from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
@@ -114,6 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.speed_label)
         self.chat_files = ChatFiles(self)
+        self.window_engines = WindowEngines(self)  # a chat's own engine; the local API server
         menus.build(self)
         self._connect()
         self.refresh_conversations()
@@ -192,6 +194,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def start(self) -> None:
         """At launch: say what start-up found, load the default model, or greet a newcomer."""
         startup_notice.show(self, self.report)
+        remote = model_library.default_remote(self.store)
+        if remote is not None:  # a model served elsewhere (Settings → Engines)
+            self.session.load(remote)
+            return
         default = model_library.default_model(self.store)
         if default is not None and default.is_file():
             self.session.load(str(default))
@@ -424,6 +430,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
+        self.window_engines.stop()  # before the engine thread it serves from ends
         self.session.shutdown()
         self.window_tools.close()  # python workers, MCP servers: after the engine used them
         self.turns_lock.release()

@@ -58,6 +58,10 @@ def build(win: MainWindow) -> None:
     settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
     settings.setShortcuts(_keys("Ctrl+,", Key.StandardKey.Preferences))
     win.settings_action = settings
+    from app.gui import engines_settings, server_settings
+
+    file_menu.addAction("Engines…", lambda: engines_settings.show(win))
+    file_menu.addAction("Local server…", lambda: server_settings.show(win))
     file_menu.addSeparator()
     quit_action = file_menu.addAction("Quit", win.quit)  # closing the window may only hide it
     quit_action.setShortcuts(_keys(Key.StandardKey.Quit, "Ctrl+Q"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from app.core import model_library, sampling_defaults
 from app.gui import theme
 from app.gui.background import BackgroundOp
+from app.gui.models import remote_rows
 from app.gui.models.download_panel import DownloadPanel
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.welcome import VERDICT_TEXT
@@ -195,7 +196,7 @@ class ModelManager(QtWidgets.QDialog):
          .run_in_background())
 
     def _fill(self, entries: list[model_library.ModelEntry], machine=None) -> None:
-        selected = self.selected()
+        selected, selected_ref = self.selected(), remote_rows.selected_ref(self.tree)
         self.entries = entries
         self.machine = machine or self.machine
         self.tree.blockSignals(True)  # refilling is not the person choosing another model
@@ -224,6 +225,7 @@ class ModelManager(QtWidgets.QDialog):
             self.tree.addTopLevelItem(item)
             if selected is not None and Path(selected.path) == Path(m.path):
                 self.tree.setCurrentItem(item)
+        remote = remote_rows.add_rows(self.tree, self.store, loaded, select=selected_ref)
         for column in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
         if self.tree.currentItem() is None and self.tree.topLevelItemCount():
@@ -231,7 +233,8 @@ class ModelManager(QtWidgets.QDialog):
         self.tree.blockSignals(False)
         have_recommended = model_library.find_catalog_model(entries) is not None
         self.download_box.setVisible(not have_recommended)
-        self.status.setText(f"{len(entries)} model{'s' if len(entries) != 1 else ''} on this machine")
+        self.status.setText(f"{len(entries)} model{'s' if len(entries) != 1 else ''} on this machine"
+                            + (f", {remote} remote" if remote else ""))
         self._show_selected()
 
     def selected(self) -> model_library.ModelEntry | None:
@@ -249,6 +252,10 @@ class ModelManager(QtWidgets.QDialog):
         self._show_selected()
 
     def _show_selected(self) -> None:
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            remote_rows.describe(self, ref)
+            return
         entry = self.selected()
         has = entry is not None
         for widget in (self.prefs_box, self.load_button, self.default_button, self.reveal_button,
@@ -354,6 +361,11 @@ class ModelManager(QtWidgets.QDialog):
     def load_selected(self, allow_swap: bool = False) -> None:
         """Load it now; like Open model… and the welcome's buttons, it becomes the default,
         the model loaded at the next start."""
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            model_library.set_default(self.store, ref)
+            self.session.load(ref)
+            return
         entry = self.selected()
         if entry is not None and entry.usable:
             model_library.set_default(self.store, entry.model.path)
@@ -362,6 +374,11 @@ class ModelManager(QtWidgets.QDialog):
             self.session.load(str(entry.model.path), allow_swap=allow_swap)
 
     def set_selected_default(self) -> None:
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            model_library.set_default(self.store, ref)
+            self._fill(self.entries)
+            return
         entry = self.selected()
         if entry is not None and entry.usable:
             model_library.set_default(self.store, entry.model.path)
