@@ -25,6 +25,7 @@ class Preferences:
     hide_reasoning: bool = False
     theme: str = "system"
     close_to_tray: bool = True  # closing the window keeps Hearth in the tray (app/gui/tray.py)
+    global_quick_ask: bool = True  # Ctrl+Shift+Space from any app, on X11 (app/gui/global_shortcut.py)
 
     def validate(self) -> None:
         if self.effort not in EFFORTS:

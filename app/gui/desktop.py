@@ -13,10 +13,13 @@ A second launch hands these to the running Hearth (app/gui/single_instance.py) a
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import TYPE_CHECKING
 
+from app.core import preferences
 from app.gui import quick_ask
+from app.gui.global_shortcut import GlobalShortcut
 from app.gui.qt import QObject, QtCore, QtGui, QtWidgets
 from app.gui.single_instance import Request
 from app.gui.tray import Tray
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
 
 ASK_POLL_MS = 250
+log = logging.getLogger("hearth")
 
 
 def parse_launch(arguments: list[str], cwd: str | None = None) -> Request:
@@ -55,6 +59,8 @@ class Desktop(QObject):
         window.desktop = self
         self.tray = Tray(window)
         self.tray.quick_ask.triggered.connect(lambda: quick_ask.show_for(window))
+        self.shortcut = GlobalShortcut(self)  # Ctrl+Shift+Space from any app, on X11
+        self.shortcut.pressed.connect(lambda: quick_ask.show_for(window))
         self._asks: list[tuple[int | None, str]] = []  # (chat, question) waiting for the model
         self._ask_timer = QtCore.QTimer(self)
         self._ask_timer.setInterval(ASK_POLL_MS)
@@ -62,6 +68,16 @@ class Desktop(QObject):
         app = QtWidgets.QApplication.instance()
         app.installEventFilter(self)  # macOS: files dropped on the Dock icon, "Open with"
         app.aboutToQuit.connect(window.quit)  # logout, Cmd+Q on the Dock: shut down properly
+        app.aboutToQuit.connect(self.shortcut.stop)
+
+    def apply_preferences(self, prefs: preferences.Preferences) -> None:
+        """Take or give back the system-wide quick-ask key as Settings says; where it cannot be
+        had (not X11, another app holds it) the log says why (global_shortcut.py)."""
+        if prefs.global_quick_ask and not self.window.quitting:
+            if not self.shortcut.start():
+                log.info("no system-wide quick-ask key: %s", self.shortcut.why)
+        else:
+            self.shortcut.stop()
 
     def install_tray(self) -> bool:
         if self.tray.install():

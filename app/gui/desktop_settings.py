@@ -6,7 +6,9 @@ import sys
 
 from app.core import autostart
 from app.core.preferences import Preferences
+from app.gui import global_shortcut
 from app.gui.qt import QtWidgets
+from app.gui.quick_ask import SHORTCUT
 from app.gui.tray import Tray
 
 
@@ -25,11 +27,21 @@ class DesktopSettings(QtWidgets.QWidget):
         self.open_at_login.setChecked(autostart.is_enabled())
         self.open_at_login.setEnabled(autostart.supported())
         self.open_at_login.setToolTip(f"Adds {autostart.entry_path()}")
+        self.global_quick_ask = QtWidgets.QCheckBox(f"{SHORTCUT} opens Quick ask from any app")
+        self.global_quick_ask.setChecked(current.global_quick_ask)
+        why = global_shortcut.unavailable_reason()
+        if why is None:
+            self.global_quick_ask.setToolTip("Another app that uses the same key loses it "
+                                             "while Hearth runs.")
+        else:
+            self.global_quick_ask.setEnabled(False)
+            self.global_quick_ask.setToolTip(why)
         self.error = ""
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.close_to_tray)
         layout.addWidget(self.open_at_login)
+        layout.addWidget(self.global_quick_ask)
 
     def apply(self) -> bool:
         """Write or remove the login entry if the box changed; False (and `error`) if that failed."""

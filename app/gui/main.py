@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     desktop = Desktop(window)  # the tray, quick ask, files opened from the desktop
     instance.on_activation(desktop.handle)
     in_tray = desktop.install_tray()
+    desktop.apply_preferences(preferences.load(store))  # the system-wide quick-ask key
     if not (launch.hidden and in_tray):  # at login, where there is a tray: only its icon
         window.show()
     window.start()

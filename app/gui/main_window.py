@@ -342,6 +342,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.hide_reasoning = prefs.hide_reasoning
         self.apply_theme(prefs.theme)
         self.controller.refresh_defaults()  # the next turn's effort and sampling, no reload
+        if self.desktop is not None:
+            self.desktop.apply_preferences(prefs)  # the system-wide quick-ask key
 
     def apply_theme(self, choice: str) -> None:
         app = QtWidgets.QApplication.instance()

@@ -156,7 +156,8 @@ class SettingsDialog(QtWidgets.QDialog):
                        top_p=None if self.recommended.isChecked() else round(self.top_p.value(), 2),
                        gpu_layers=gpu,
                        hide_reasoning=self.hide_reasoning.isChecked(),
-                       close_to_tray=self.desktop.close_to_tray.isChecked())
+                       close_to_tray=self.desktop.close_to_tray.isChecked(),
+                       global_quick_ask=self.desktop.global_quick_ask.isChecked())
 
     def accept(self) -> None:
         prefs = self.chosen()
