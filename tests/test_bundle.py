@@ -3,7 +3,8 @@
 Builds the Linux one-folder bundle with `packaging/build.py` (HEARTH_TEST_BUNDLE=dist/hearth
 reuses one already built), copies it out of the source tree to a folder with a space in its
 name, and runs it from there with a fresh HOME and data folder, no PYTHONPATH and a bare
-PATH: the command line lists and answers with the starter model inside the bundle; the window
+PATH: the command line lists and answers with the starter model inside the bundle, and serves it
+as an OpenAI-compatible API that the bundle's own remote engine asks; the window
 comes up offscreen with a file given as an argument, which arrives as an attachment of the
 question sent with it, and the chat on the starter completes. Every file either process
 opens is traced (strace): none may be in the source tree or the virtual environment.
@@ -14,9 +15,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,20 @@ def forbidden_opens(trace: Path) -> list[str]:
                    if p == place or p.startswith(place.rstrip("/") + "/")})
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/models", timeout=5) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
 def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
     gui, cli = bundle / GUI_EXECUTABLE, bundle / CLI_EXECUTABLE
     starter = next((bundle / "_internal" / "starter").glob("*.gguf"))
@@ -94,6 +111,24 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
                           text=True, timeout=300)
     assert chat.returncode == 0, chat.stderr
     assert chat.stdout.strip()
+
+    # hearth serve: the API server (uvicorn finds its parts at run time), asked by the
+    # bundle's own remote engine
+    port = free_port()
+    server = subprocess.Popen(traced(tmp_path / "serve.trace", cli, "serve", "--model", starter,
+                                     "--port", port), env=fresh, cwd=bundle,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        wait_for(lambda: serves(url), 120, server)
+        client = {**fresh, "HEARTH_DATA_DIR": str(tmp_path / "client-data")}
+        asked = subprocess.run([cli, "chat", "--endpoint", url, "--model", starter.stem, QUESTION],
+                               env=client, cwd=bundle, capture_output=True, text=True,
+                               timeout=300)
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.strip()
+    finally:
+        stop(server)
 
     # The window: the starter as the default model, as choosing it on the welcome page does
     subprocess.run([cli, "models", "default", starter], env=fresh, check=True, timeout=120,
@@ -124,7 +159,7 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert str(appdir / "usr" / "lib" / "hearth" / "_internal" / "starter") in listed.stdout
 
-    for trace in ("list.trace", "chat.trace", "gui.trace"):
+    for trace in ("list.trace", "chat.trace", "serve.trace", "gui.trace"):
         assert forbidden_opens(tmp_path / trace) == [], trace
     # and the bundle's own files were what it used
     assert str(bundle) in (tmp_path / "gui.trace").read_text(errors="replace")
