@@ -3,17 +3,20 @@
 Builds the Linux one-folder bundle with `packaging/build.py` (HEARTH_TEST_BUNDLE=dist/hearth
 reuses one already built), copies it out of the source tree to a folder with a space in its
 name, and runs it from there with a fresh HOME and data folder, no PYTHONPATH and a bare
-PATH: the command line lists and answers with the starter model inside the bundle, and serves it
-as an OpenAI-compatible API that the bundle's own remote engine asks; the window
+PATH: the command line lists and answers with the starter model inside the bundle, and
+serves it as an OpenAI-compatible API that the bundle's own remote engine asks; the window
 comes up offscreen with a file given as an argument, which arrives as an attachment of the
-question sent with it, and the chat on the starter completes. Every file either process
-opens is traced (strace): none may be in the source tree or the virtual environment.
+question sent with it, and the chat on the starter completes; installed in the launcher
+(`make install-desktop`), its entry's Exec line starts it with a file chosen there. Every
+file these processes open is traced (strace): none may be in the source tree or the venv.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -23,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fixtures.desktop import answers, attached, stop, wait_answering, wait_for
+from fixtures.desktop import answers, attached, query, stop, wait_answering, wait_for
 
 from common.bundle import CLI_EXECUTABLE, GUI_EXECUTABLE
 
@@ -94,7 +97,7 @@ def serves(url: str) -> bool:
         return False
 
 
-def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
+def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path, monkeypatch):
     gui, cli = bundle / GUI_EXECUTABLE, bundle / CLI_EXECUTABLE
     starter = next((bundle / "_internal" / "starter").glob("*.gguf"))
     data = Path(fresh["HEARTH_DATA_DIR"])
@@ -148,10 +151,45 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
     finally:
         stop(window)
 
-    # The AppImage's contents: its AppRun starts the bundle's command line (appimagetool
-    # itself is not run here: it downloads the AppImage runtime as it works).
+    # From the launcher: `make install-desktop` into a fresh ~/.local/share, then the entry's
+    # Exec line run as a launcher runs it (%F: the files chosen), with no data folder set:
+    # the window comes up, the file is attached, and the data goes to the user data folder.
     sys.path.insert(0, str(ROOT / "packaging"))
     import build
+    import install_desktop
+
+    home = tmp_path / "launcher home"
+    share = home / ".local" / "share"
+    monkeypatch.setenv("XDG_DATA_HOME", str(share))
+    entry = install_desktop.install(bundle)
+    if shutil.which("desktop-file-validate"):  # desktop-file-utils, where installed
+        valid = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True,
+                               text=True, timeout=60)
+        assert valid.returncode == 0, valid.stdout + valid.stderr
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(entry, encoding="utf-8")
+    exec_line = shlex.split(desktop["Desktop Entry"]["Exec"])
+    assert exec_line[0] == str(share / "hearth" / "app" / GUI_EXECUTABLE)
+    chosen = tmp_path / "from the file manager.md"
+    chosen.write_text("# Picked\n\nOpened with Hearth.\n")
+    argv = [str(chosen) if arg == "%F" else arg for arg in exec_line]
+    launcher = {key: value for key, value in fresh.items() if key != "HEARTH_DATA_DIR"}
+    launcher.update(HOME=str(home), XDG_DATA_HOME=str(share))
+    user_data = share / "Hearth"  # platformdirs' user data folder, as default_data_dir finds it
+    window = subprocess.Popen(traced(tmp_path / "launcher.trace", *argv), env=launcher,
+                              cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        up = wait_answering(user_data, window, timeout=120)
+        print(f"launcher entry → window answering in {up:.2f} s")
+        wait_for(lambda: query(user_data, "SELECT name FROM documents"), 60, window)
+        assert query(user_data, "SELECT name FROM documents") == [(chosen.name,)]
+    finally:
+        stop(window)
+
+    # The AppImage's contents: its AppRun starts the bundle's command line (appimagetool
+    # itself is not run here: it downloads the AppImage runtime as it works).
 
     appdir = build.appdir(bundle, tmp_path / "Hearth.AppDir")
     listed = subprocess.run([str(appdir / "AppRun"), "--cli", "models", "list"], env=fresh,
@@ -159,7 +197,7 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert str(appdir / "usr" / "lib" / "hearth" / "_internal" / "starter") in listed.stdout
 
-    for trace in ("list.trace", "chat.trace", "serve.trace", "gui.trace"):
+    for trace in ("list.trace", "chat.trace", "serve.trace", "gui.trace", "launcher.trace"):
         assert forbidden_opens(tmp_path / trace) == [], trace
     # and the bundle's own files were what it used
     assert str(bundle) in (tmp_path / "gui.trace").read_text(errors="replace")
