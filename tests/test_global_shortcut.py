@@ -20,7 +20,7 @@ from fixtures.desktop import stop, wait_answering, wait_for
 
 from app.core import preferences
 from app.gui.desktop_settings import DesktopSettings
-from app.gui.global_shortcut import GlobalShortcut
+from app.gui.global_shortcut import GlobalShortcut, unavailable_reason
 from storage import Store
 from storage.db import DATABASE_FILENAME
 
@@ -31,7 +31,7 @@ OTHER_CLIENT = """
 import sys
 from PySide6 import QtWidgets
 app = QtWidgets.QApplication(sys.argv)
-from app.gui.global_shortcut import GlobalShortcut
+from app.gui.global_shortcut import GlobalShortcut, unavailable_reason
 shortcut = GlobalShortcut()
 print(shortcut.start(), shortcut.why)
 shortcut.stop()
@@ -76,8 +76,10 @@ def x_env(display: str, tmp_path: Path) -> dict:
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir(exist_ok=True)
     data.mkdir(exist_ok=True)
-    return {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "xcb", "DISPLAY": display,
-            "HOME": str(home), "HEARTH_DATA_DIR": str(data)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "xcb", "DISPLAY": display,
+           "HOME": str(home), "HEARTH_DATA_DIR": str(data)}
+    env.pop("WAYLAND_DISPLAY", None)  # an X11 session, as on a desktop without Wayland
+    return env
 
 
 def visible(env: dict, title: str) -> bool:
@@ -136,3 +138,12 @@ def test_where_the_platform_has_none_settings_says_why_and_nothing_is_grabbed(qt
     qtbot.addWidget(settings)
     assert settings.global_quick_ask.isChecked() and not settings.global_quick_ask.isEnabled()
     assert settings.global_quick_ask.toolTip() == shortcut.why
+
+
+def test_only_a_plain_x11_session_has_it():
+    assert unavailable_reason("xcb", {"DISPLAY": ":0"}) is None
+    # Qt on XWayland: a grab would fire only while an X11 window has the focus
+    xwayland = unavailable_reason("xcb", {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"})
+    assert xwayland == unavailable_reason("wayland", {}) and "Wayland" in xwayland
+    assert "macOS" in unavailable_reason("cocoa", {})
+

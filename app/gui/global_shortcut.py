@@ -6,7 +6,7 @@ a key without extra privileges.
   is refused by the X server: said in `why`, never raised.
 - Wayland: only the desktop hands out global keys (the GlobalShortcuts portal, on recent KDE
   and GNOME, over D-Bus, which the packaged app does not carry), and an X11 grab through
-  XWayland fires only while an X11 window has focus: none here.
+  XWayland fires only while an X11 window has focus: none here, on either Qt platform.
 - macOS: Carbon's RegisterEventHotKey needs no permission, but a native event handler Hearth
   does not carry: none here.
 Everywhere, the desktop's own keyboard settings can bind `hearth-gui --quick-ask`, which a
@@ -58,12 +58,13 @@ def _xlib() -> ctypes.CDLL:
     return x
 
 
-def unavailable_reason() -> str | None:
-    """Why this session cannot have the system-wide key, or None where it can."""
-    platform = QtWidgets.QApplication.platformName()
-    if platform == "xcb":
+def unavailable_reason(platform: str | None = None, env=os.environ) -> str | None:
+    """Why this session cannot have the system-wide key, or None where it can (`platform`:
+    Qt's, by default this application's)."""
+    platform = QtWidgets.QApplication.platformName() if platform is None else platform
+    if platform == "xcb" and not env.get("WAYLAND_DISPLAY"):
         return None
-    if platform == "wayland":
+    if platform in ("wayland", "xcb"):  # xcb here: through XWayland, grabs see X11 apps only
         return ("Wayland lets only the desktop assign keys for every app: bind "
                 "`hearth-gui --quick-ask` to a key in its keyboard settings.")
     if platform == "cocoa":
