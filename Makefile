@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.hearth-installed
 # `make test LLAMA_SERVER=` skips the build; those tests are then skipped.
 LLAMA_SERVER ?= $(VENV)/llama-server/bin/llama-server
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean package install-desktop
 
 run: $(STAMP)
 	@$(PY) packaging/check_qt.py  # Qt's X11 plugin needs a few libraries: names the missing ones
@@ -26,6 +26,17 @@ bench: $(STAMP)
 
 install: $(STAMP)
 
+# The double-click app for this platform (packaging/build.py): dist/hearth/ and, where
+# appimagetool is on PATH, an AppImage on Linux; dist/Hearth.app and Hearth.dmg on macOS.
+package: $(STAMP)
+	$(PY) packaging/build.py
+
+# Linux: Hearth in the launcher — the bundle (built if missing) copied to
+# ~/.local/share/hearth, its .desktop entry and icons into ~/.local/share.
+install-desktop: $(STAMP)
+	@[ -x dist/hearth/hearth-gui ] || $(PY) packaging/build.py --no-appimage
+	$(PY) packaging/install_desktop.py dist/hearth
+
 # Re-runs when the dependencies or the install script change, or BACKEND differs from the
 # one installed (packaging/install.sh compares and rebuilds llama.cpp only then).
 $(STAMP): pyproject.toml packaging/install.sh
@@ -36,4 +47,4 @@ $(VENV)/llama-server/bin/llama-server: tests/fixtures/build_llama_server.sh | $(
 	PY=$(PY) bash tests/fixtures/build_llama_server.sh $(VENV)/llama-server
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist
