@@ -10,6 +10,8 @@
     hearth models default [PATH]           show or set the model used when none is named
     hearth prompts list|export|import      the saved prompt library
     hearth chat --prompt NAME --var k=v …  apply a saved prompt exactly as the window does
+    hearth library add|remove|list|status|reindex   folders indexed and searched
+    hearth search QUERY [--json]           chats and library passages, as Ctrl+K finds them
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
 turn in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -26,7 +28,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models, prompts, render, tools
+from app.cli import chat, library, models, prompts, render, search, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -39,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     tools.add_parser(sub)
     prompts.add_parser(sub)
+    library.add_parser(sub)
+    search.add_parser(sub)
     return parser
 
 
@@ -73,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             return prompts.run(args)
         if args.command == "tools":
             return tools.run(args)
+        if args.command == "library":
+            return library.run(args)
+        if args.command == "search":
+            return search.cmd_search(args)
         return {"chat": chat.cmd_chat, "render": render.cmd_render}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
+from app.gui.window_library import WindowLibrary
 from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
@@ -52,6 +53,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller = ChatController(store, self.chat_view, self.session, self)
         self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
         self.composer.add_control(self.window_tools.button)
+        self.library = WindowLibrary(self)  # library folders: indexer, settings, passages
         if not store.read_only:
             prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
@@ -265,6 +267,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         dialog = SearchDialog(self.store, self)
         dialog.open_requested.connect(self.open_search_hit)
+        dialog.passage_requested.connect(self.library.show_source)
         dialog.open()
         self.search_dialog = dialog  # kept for tests, and alive while open
 
@@ -291,6 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.store, self)
         dialog.applied.connect(self.apply_preferences)
+        dialog.library_requested.connect(self.library.show_settings)
         dialog.open()
         self.settings_dialog = dialog  # kept for tests and so it is not collected while open
 
@@ -394,17 +398,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        from app.core import documents
-
-        found = documents.passage(self.store, answer_id, key)
-        if found is None:
-            return
-        label, text = found
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
-                                    QtWidgets.QMessageBox.StandardButton.Close, self)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.open()
-        self.citation_box = box  # kept for tests, alive while open
+        self.citation_box = self.library.show_citation(answer_id, key)  # kept for tests
 
     def show_info(self, message_id: int) -> None:
         from app.gui.chat.info_popover import InfoPopover
@@ -432,5 +426,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.shutdown()
         self.session.shutdown()
         self.window_tools.close()  # python workers, MCP servers: after the engine used them
+        self.library.close()  # the indexer stops after its file; pending files wait
         self.turns_lock.release()
         super().closeEvent(event)

@@ -19,6 +19,7 @@ GPU_CHOICES = (("Automatic: as many layers as fit", None), ("All layers on the G
 
 class SettingsDialog(QtWidgets.QDialog):
     applied = Signal(object)  # Preferences, after they are saved
+    library_requested = Signal()  # "Library folders…": the window opens Settings → Library
 
     def __init__(self, store: Store, parent=None) -> None:
         super().__init__(parent)
@@ -88,6 +89,10 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("GPU offload", gpu_row)
         form.addRow("", self.hide_reasoning)
         form.addRow("Data folder", folder_row)
+        library = QtWidgets.QPushButton("Library folders…")
+        library.setToolTip("Folders of documents Hearth indexes for search and the model")
+        library.clicked.connect(self.library_requested)
+        form.addRow("Library", library)
         note = QtWidgets.QLabel("Effort, context, temperature and top-p are the defaults for "
                                 "models without settings of their own (Models → Model manager). "
                                 "Context and GPU changes apply the next time a model loads.")
