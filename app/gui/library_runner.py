@@ -34,8 +34,11 @@ class LibraryRunner(QObject):
         super().__init__(parent)
         self.store = store
         self.process: QtCore.QProcess | None = None
-        self.last = Progress("idle")
         self.paused = bool(store.settings.get(PAUSED_KEY, False))
+        counts = store.library.counts()  # until the process says more
+        self.last = Progress("paused" if self.paused and counts["pending"] else "idle",
+                             counts["indexed"] + counts["skipped"], sum(counts.values()),
+                             counts["skipped"])
         self._buffer = b""
         self._closing = False
         self._restarts: list[float] = []

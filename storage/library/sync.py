@@ -16,8 +16,9 @@ run goes on from the pending rows.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ class ScanResult:
     removed: int = 0
     skipped: int = 0  # newly found unreadable (a reason recorded)
     cancelled: bool = False
+    unavailable: bool = False  # the folder itself is missing (a drive not mounted): kept as is
 
     @property
     def unchanged(self) -> bool:
@@ -67,7 +69,10 @@ def _prefix_clause(under: str) -> tuple[str, tuple]:
 def scan(store: Store, folder: LibraryFolder, *, under: str = "",
          cancel: Cancel | None = None) -> ScanResult:
     """Bring ``folder``'s rows (only those under ``under``, if given) in step with the disk.
-    A scan of the whole folder, finished, marks it scanned."""
+    A scan of the whole folder, finished, marks it scanned.  A folder that is not there
+    (an external drive not mounted) keeps its index: its files are not taken for deleted."""
+    if not os.path.isdir(folder.path):
+        return ScanResult(unavailable=True)
     clause, params = _prefix_clause(under)
     known = {bytes(path): (file_id, size, mtime, status, document_id)
              for file_id, path, size, mtime, status, document_id in store.db.execute(
@@ -143,13 +148,15 @@ def remove_files(store: Store, file_ids: list[int]) -> None:
         store.db.execute(f"DELETE FROM library_files WHERE id IN ({marks})", file_ids)
 
 
-def pending(store: Store, limit: int = 100, folder_id: int | None = None) -> list[LibraryFile]:
-    """Files waiting to be indexed, oldest first."""
-    sql = f"SELECT {_FILE_COLUMNS} FROM library_files WHERE status = 'pending'"
-    params: tuple = ()
+def pending(store: Store, limit: int = 100, folder_id: int | None = None,
+            skip_folders: Iterable[int] = ()) -> list[LibraryFile]:
+    """Files waiting to be indexed, oldest first (none of the folders in ``skip_folders``)."""
+    sql = (f"SELECT {_FILE_COLUMNS} FROM library_files WHERE status = 'pending'"
+           " AND folder_id NOT IN (SELECT value FROM json_each(?))")
+    params: tuple = (json.dumps(sorted(set(skip_folders))),)
     if folder_id is not None:
         sql += " AND folder_id = ?"
-        params = (folder_id,)
+        params += (folder_id,)
     return [_file(row) for row in store.db.query(sql + f" ORDER BY id LIMIT {int(limit)}", params)]
 
 
@@ -175,6 +182,8 @@ def index_file(store: Store, folder: LibraryFolder, file: LibraryFile, *,
             document = store.documents.add(extracted, sha256=digest, name=name,
                                            size=st.st_size, chunks=chunk(extracted))
     except FileNotFoundError:
+        if not os.path.isdir(folder.path):
+            return "pending"  # the whole folder is away (unmounted): try again when it is back
         remove_files(store, [file.id])
         return "gone"
     except OSError as exc:
@@ -187,10 +196,14 @@ def index_file(store: Store, folder: LibraryFolder, file: LibraryFile, *,
         if file.document_id is not None and file.document_id != document.id:
             store.db.execute("INSERT OR IGNORE INTO library_dropped (document_id) VALUES (?)",
                              (file.document_id,))
-        store.db.execute(
+        cursor = store.db.execute(
             "UPDATE library_files SET status = 'indexed', reason = NULL, sha256 = ?,"
             " document_id = ?, size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
             (digest, document.id, st.st_size, st.st_mtime_ns, utc_now(), file.id))
+        if cursor.rowcount == 0:  # its folder was removed meanwhile (`hearth library remove`)
+            store.db.execute("INSERT OR IGNORE INTO library_dropped (document_id) VALUES (?)",
+                             (document.id,))
+            return "gone"
     return "indexed"
 
 

@@ -71,8 +71,8 @@ def lower_priority() -> None:
         me = psutil.Process()
         if hasattr(psutil, "BELOW_NORMAL_PRIORITY_CLASS"):  # Windows
             me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
-        else:
-            os.nice(10)
+        else:  # the lowest: indexing can wait for an answer being written
+            os.nice(19 - os.nice(0))
         if hasattr(psutil, "IOPRIO_CLASS_IDLE"):  # Linux
             me.ionice(psutil.IOPRIO_CLASS_IDLE)
     except Exception:  # priority is a courtesy; indexing goes on without it
@@ -102,6 +102,7 @@ class Indexer:
         self._cancel = cancel
         self._paused = paused
         self._last_report = 0.0
+        self._last_state = ""
         self.watching = False
         self.note = ""
 
@@ -110,9 +111,9 @@ class Indexer:
         if self._progress is None:
             return
         now = time.monotonic()
-        if not force and now - self._last_report < REPORT_EVERY_S:
+        if not force and state == self._last_state and now - self._last_report < REPORT_EVERY_S:
             return
-        self._last_report = now
+        self._last_report, self._last_state = now, state
         counts = self.store.library.counts()
         total = sum(counts.values())
         self._progress(Progress(state, counts["indexed"] + counts["skipped"], total,
@@ -141,18 +142,27 @@ class Indexer:
         """Index pending files until none is left (True) or stop, pause or ``should_yield``
         (new changes to scan first) says to stop for now (False)."""
         folders: dict[int, LibraryFolder | None] = {}
+        away: set[int] = set()  # folders not there now (a drive not mounted): left pending
         while True:
-            batch = pending(self.store, 50)
+            batch = pending(self.store, 50, skip_folders=away)
             if not batch:
+                names = [f.name for i, f in folders.items() if i in away and f is not None]
+                self.note = (f"Not available now (a drive not connected?): {', '.join(names)}"
+                             if names else "")
                 return True
             for file in batch:
                 if self._cancel() or self._paused() or should_yield():
                     return False
+                if file.folder_id in away:
+                    continue
                 if file.folder_id not in folders:
                     folders[file.folder_id] = self.store.library.folder(file.folder_id)
                 folder = folders[file.folder_id]
                 if folder is None:
                     remove_files(self.store, [file.id])
+                    continue
+                if not os.path.isdir(folder.path):
+                    away.add(folder.id)
                     continue
                 self.report("indexing", current=display_path(file.path), current_id=file.id)
                 # Set before reading; cleared after, also when stopped by an exception
@@ -162,7 +172,10 @@ class Indexer:
                     outcome = index_file(self.store, folder, file, cancel=self._cancel)
                 finally:
                     self.store.settings.set(READING_KEY, None)
-                if outcome == "pending":  # cancelled mid-file
+                if outcome == "pending":  # cancelled mid-file, or the folder went away
+                    if not os.path.isdir(folder.path):
+                        away.add(folder.id)
+                        continue
                     return False
 
     def collect(self) -> None:
@@ -286,7 +299,7 @@ class LibraryService:
         """Watch exactly the library's folders (restarted when they change)."""
         if not self._watch:
             return
-        folders = {f.id: f.path for f in store.library.folders()}
+        folders = {f.id: f.path for f in store.library.folders() if os.path.isdir(f.path)}
         if self._watcher is not None and self._watcher.folders == folders:
             return
         if self._watcher is not None:

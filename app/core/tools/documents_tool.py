@@ -13,6 +13,7 @@ from typing import Any
 from app.core.library.pins import chat_folders
 from app.core.tools.base import ToolContext, ToolError, ToolOutput, ToolSpec
 from inference.documents_plan import citation_label
+from storage import Store, database_path
 from storage.library import search_library
 
 MAX_PASSAGES = 8
@@ -40,19 +41,28 @@ class DocumentSearch:
         if context.store is None:
             raise ToolError("The document library is not available here.")
         with context.store.reopen() as store:  # a tool runs on a thread of its own
-            return self._search(store, arguments, context)
+            if str(store.path) != ":memory:" or not database_path().exists():
+                return self._search(store, arguments, context)
+            # `hearth chat` without --save keeps the turn in memory; the library is in the
+            # data folder's database: search it there, read-only, with the chat's attachments.
+            with Store(database_path(), read_only=True) as library:
+                return self._search(library, arguments, context, attachments_in=store)
 
-    def _search(self, store, arguments: Any, context: ToolContext) -> ToolOutput:
+    def _search(self, store, arguments: Any, context: ToolContext, attachments_in=None
+                ) -> ToolOutput:
         query = arguments["query"]
         limit = max(1, min(int(arguments.get("limit", 5)), MAX_PASSAGES))
         named = str(arguments.get("folder") or "").strip()
         cid = context.conversation_id
+        if attachments_in is not None:  # the library in `store`, the chat's files elsewhere
+            scope = ({"folder_ids": [f.id for f in self._named(store, named)]} if named
+                     else {"everything": True})
+            library = search_library(store, query, mode="any", limit=limit, **scope)
+            attached = search_library(attachments_in, query, mode="any", everything=True,
+                                      limit=limit)
+            return self._output(query, _merged(library, attached, limit), "", context)
         if named:
-            chosen = store.library.find(named)
-            if not chosen:
-                names = ", ".join(f.name for f in store.library.folders()) or "none yet"
-                raise ToolError(f"No library folder is called {named!r}; the user's folders: "
-                                f"{names}.")
+            chosen = self._named(store, named)
             hits = search_library(store, query, mode="any", folder_ids=[f.id for f in chosen],
                                   limit=limit)
             where = f" in {', '.join(f.name for f in chosen)}"
@@ -66,6 +76,19 @@ class DocumentSearch:
                 return ToolOutput("The user has no documents in Hearth yet.")
             hits = search_library(store, query, mode="any", everything=True, limit=limit)
             where = ""
+        return self._output(query, hits, where, context)
+
+    @staticmethod
+    def _named(store, named: str) -> list:
+        chosen = store.library.find(named)
+        if not chosen:
+            names = ", ".join(f.name for f in store.library.folders()) or "none yet"
+            raise ToolError(f"No library folder is called {named!r}; the user's folders: "
+                            f"{names}.")
+        return chosen
+
+    @staticmethod
+    def _output(query: str, hits: list, where: str, context: ToolContext) -> ToolOutput:
         if not hits:
             return ToolOutput(f"No passage{where} matches {query!r}.")
         lines, citations = [], []
@@ -86,3 +109,8 @@ class DocumentSearch:
 
     def close(self) -> None:
         pass
+
+
+def _merged(first: list, second: list, limit: int) -> list:
+    """Hits from two databases, best first (BM25 scores are comparable enough to interleave)."""
+    return sorted(first + second, key=lambda hit: -hit.score)[:limit]
