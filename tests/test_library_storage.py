@@ -191,6 +191,17 @@ def test_a_file_changing_into_a_pipe_after_the_scan_does_not_block(store, tmp_pa
     assert "pipe" in store.library.file(file.id).reason
 
 
+def test_a_folder_that_is_away_keeps_its_index(store, library):
+    root, folder = library
+    documents = indexed(store)
+    away = root.rename(root.with_name("unplugged"))  # as an external drive not mounted
+    result = scan(store, folder)
+    assert result.unavailable and result.removed == 0
+    assert indexed(store) == documents and search_library(store, "launch")
+    away.rename(root)
+    assert scan(store, folder).unchanged
+
+
 def test_removing_a_folder_removes_its_index_but_keeps_what_a_chat_attached(store, library):
     root, folder = library
     plan = indexed(store)["notes/plan.md"]
@@ -206,6 +217,17 @@ def test_removing_a_folder_removes_its_index_but_keeps_what_a_chat_attached(stor
     chunks = store.db.execute("SELECT COUNT(*) FROM document_chunks").fetchone()[0]
     assert chunks == len(store.documents.chunks(plan))
     assert (root / "notes" / "plan.md").exists()  # the files are untouched
+
+
+def test_a_file_indexed_while_its_folder_is_removed_leaves_nothing_behind(store, tmp_path):
+    root = write_library(tmp_path / "Docs")
+    folder = store.library.add_folder(root)
+    scan(store, folder)
+    file = next(f for f in pending(store) if f.path == "notes/plan.md")
+    store.library.remove_folder(folder.id)  # another process removed it meanwhile
+    assert index_file(store, folder, file) == "gone"
+    collect_dropped(store)
+    assert store.documents.list() == []
 
 
 def test_folders_cannot_nest_and_must_exist(store, tmp_path):
@@ -236,9 +258,13 @@ def test_phrases_and_prefixes(store, library):
     hit = search_library(store, "launch")[0]
     assert "\x02launch\x03" in hit.snippet
     # The model's reading: any distinctive word, ranked.
-    assert search_library(store, "what is the launch code?", mode="any")[0].source == \
+    assert search_library(store, "what is the launch password?", mode="any")[0].source == \
         "Docs/notes/plan.md"
-    assert search_library(store, "what is the launch code?", mode="all") == []
+    assert search_library(store, "what is the launch password?", mode="all") == []
+    # Stop words typed in the search box are left out, unless nothing else is there.
+    assert search_library(store, "the launch code")[0].source == "Docs/notes/plan.md"
+    assert search_library(store, '"in the harbour"')[0].source == "Docs/notes/plan.md"
+    assert search_library(store, "the")  # only stop words: looked for after all
 
 
 @pytest.mark.parametrize("words, expected", [
