@@ -165,3 +165,17 @@ def test_an_indexer_that_dies_is_started_again_and_finishes(qtbot, window, tmp_p
     counts = window.store.library.counts()
     assert counts["pending"] == 0 and counts["indexed"] + counts["skipped"] == 200
     assert counts["skipped"] <= 1  # at most the file being read when it died
+
+
+def test_counts_refreshed_while_indexing_keep_the_patterns_being_typed(qtbot, window, tmp_path):
+    window.store.library.add_folder(write_library(tmp_path / "Docs"))
+    (tmp_path / "Notes").mkdir()
+    window.store.library.add_folder(tmp_path / "Notes")
+    dialog = open_library(window)
+    assert dialog.exclude.cursorPosition() == 0  # a long list shows its start
+    dialog.exclude.clear()
+    qtbot.keyClicks(dialog.exclude, "drafts/*")
+    dialog.refresh()  # as the indexer's progress does every few seconds
+    assert dialog.exclude.text() == "drafts/*"
+    dialog.folders.setCurrentItem(dialog.folders.topLevelItem(1))  # another folder: its own
+    assert dialog.exclude.text().startswith(".*, node_modules")

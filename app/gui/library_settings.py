@@ -7,6 +7,8 @@ thousand of them take a moment) and the indexer then deletes the documents they 
 
 from __future__ import annotations
 
+import time
+
 from app.core.library.service import Progress
 from app.gui.background import BackgroundOp
 from app.gui.library_runner import LibraryRunner
@@ -16,6 +18,7 @@ from storage import Store
 from storage.library import DEFAULT_EXCLUDE
 
 SKIPPED_SHOWN = 500  # rows in the skipped list; the status line counts them all
+REFRESH_S = 2.0  # while indexing, the folders' counts are read again at most this often
 FOLDER_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -29,6 +32,7 @@ class LibrarySettings(QtWidgets.QDialog):
         self.setWindowTitle("Library")
         self.setObjectName("librarySettings")
         self.store, self.runner = store, runner
+        self._refreshed = 0.0
         intro = QtWidgets.QLabel(
             "Hearth indexes the documents in these folders (PDF, Word, HTML, Markdown, text, "
             "code, CSV) so you (Ctrl+K) and the model (the Documents tool) can search them. "
@@ -112,7 +116,9 @@ class LibrarySettings(QtWidgets.QDialog):
 
     def refresh(self) -> None:
         """The folders with their counts, and the skipped files: from the database."""
-        current = self._folder_id()
+        self._refreshed = time.monotonic()
+        current = shown = self._folder_id()
+        self.folders.blockSignals(True)  # rebuilding the rows is not choosing a folder
         self.folders.clear()
         for folder in self.store.library.folders():
             counts = self.store.library.counts(folder.id)
@@ -124,6 +130,7 @@ class LibrarySettings(QtWidgets.QDialog):
             if folder.id == current or current is None:
                 self.folders.setCurrentItem(item)
                 current = folder.id
+        self.folders.blockSignals(False)
         for column in (1, 2, 3):
             self.folders.resizeColumnToContents(column)
         names = {f.id: f.name for f in self.store.library.folders()}
@@ -137,7 +144,8 @@ class LibrarySettings(QtWidgets.QDialog):
         self.skipped_label.setText(f"Skipped files ({total:,})" if total else
                                    "Skipped files: none")
         self.remove_button.setEnabled(self.folders.topLevelItemCount() > 0)
-        self._show_patterns()
+        if shown is None or self._folder_id() != shown:  # same folder: keep what is typed
+            self._show_patterns()
 
     def _folder_id(self) -> int | None:
         item = self.folders.currentItem()
@@ -149,6 +157,8 @@ class LibrarySettings(QtWidgets.QDialog):
             widget.setEnabled(folder is not None)
         self.include.setText(", ".join(folder.include) if folder else "")
         self.exclude.setText(", ".join(folder.exclude if folder else DEFAULT_EXCLUDE))
+        for field in (self.include, self.exclude):
+            field.setCursorPosition(0)  # a long list shows its start, not its tail
 
     def show_progress(self, progress: Progress) -> None:
         self.progress_label.setText(progress.line() + (f" — {progress.current}"
@@ -164,7 +174,8 @@ class LibrarySettings(QtWidgets.QDialog):
             self.progress_bar.setValue(progress.done)
         self.pause_button.setText("Resume" if self.runner.paused else "Pause")
         self.pause_button.setEnabled(self.runner.paused or busy or progress.state == "idle")
-        if progress.state in ("idle", "paused", "stopped"):
+        now = time.monotonic()
+        if progress.state in ("idle", "paused", "stopped") or now - self._refreshed > REFRESH_S:
             self.refresh()
 
     # -- changing -----------------------------------------------------------------------------
