@@ -39,7 +39,8 @@ CITED = "\n".join([
     'root ::= analysis <|start|> "assistant" (call | final)',
     'analysis ::= <|channel|> "analysis" <|message|> "Search the library." <|end|>',
     'call ::= <|channel|> "commentary to=functions.search_documents " <|constrain|> "json" '
-    '<|message|> "{\\"query\\":\\"crevasses northern basin\\",\\"folder\\":\\"Research\\"}"',
+    '<|message|> "{\\"query\\":\\"crevasses northern basin\\",\\"folder\\":\\"Research\\",'
+    '\\"limit\\":1}"',
     f'final ::= <|channel|> "final" <|message|> "{ANSWER}"', ""])
 
 
@@ -63,7 +64,8 @@ def settings_shot(app) -> None:
     window.library.show_settings()
     dialog = window.library.settings
     dialog.add_folder(str(research))
-    wait(app, lambda: dialog.progress_label.text().startswith("Up to date"))
+    wait(app, lambda: window.library.runner.last.state == "idle"
+         and window.library.runner.last.done >= 10)
     dialog.add_folder(str(corpus.root))
     wait(app, lambda: window.library.runner.last.state == "indexing"
          and window.library.runner.last.done > 900)
