@@ -10,6 +10,7 @@ STAMP   := $(VENV)/.hearth-installed
 .PHONY: run test bench install clean
 
 run: $(STAMP)
+	@$(PY) packaging/check_qt.py  # Qt's X11 plugin needs a few libraries: names the missing ones
 	$(PY) -m app
 
 test: $(STAMP)

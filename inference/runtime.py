@@ -439,6 +439,10 @@ class Engine:
         self._chain = chain
         return chain
 
+    def check_sampling(self, sampling: Sampling) -> None:
+        """ValueError if these settings cannot make a sampler (a grammar that does not parse)."""
+        SamplerChain(sampling, self._vocab).free()
+
     def generate(self, prompt: Sequence[int], sampling: Sampling = GPT_OSS_DEFAULT,
                  cancel: threading.Event | None = None,
                  stats: GenerationStats | None = None,
@@ -512,13 +516,15 @@ class Engine:
 
     def render(self, messages: Sequence[Message], effort: str = "medium", *, tools=None,
                builtin_tools=(), now=None, continue_final: bool = False,
+               thinking: bool | None = None,
                cancel: threading.Event | None = None) -> str:
         """The prompt text for the assistant's next message.
 
         `messages`: the OpenAI chat shape or ChatMessage (inference/chat_messages.py); `tools`:
         function tools (FunctionTool or the OpenAI `tools` shape); `now`: the date the prompt
         carries (a re-run passes the original one); `continue_final`: the last message is a
-        cut-off answer that generation continues. gpt-oss: exactly as openai-harmony renders
+        cut-off answer that generation continues; `thinking`: a <think> model's switch, as its
+        template's `enable_thinking` (None leaves the template's default). gpt-oss: exactly as openai-harmony renders
         it, a Prompt (tokenize() honours its segments), with `builtin_tools` (harmony_tools.
         BROWSER, PYTHON) in the system message. Other models: their own Jinja template, user
         text defused, `tools` passed as the template's `tools`, under the template's budget
@@ -528,9 +534,10 @@ class Engine:
             return render_harmony(messages, effort=effort, now=now or self.template.now(),
                                   tools=tools, builtin_tools=builtin_tools,
                                   continue_final=continue_final)
+        extra = {} if thinking is None else {"enable_thinking": thinking}
         return self.template.render(template_messages(messages), effort=effort,
                                     tools=template_tools(tools), now=now,
-                                    continue_final=continue_final, cancel=cancel)
+                                    continue_final=continue_final, cancel=cancel, **extra)
 
     def forget_cache(self) -> None:
         """Evaluate the next prompt from scratch (a re-run that must not reuse the KV cache)."""
@@ -559,6 +566,11 @@ class Engine:
             return
         check_prompt_length(text, self.n_ctx)  # before tokenizing it for nothing (minutes at 100 MB)
         yield from self.chat_tokens(self.tokenize(text), text, sampling, cancel)
+
+    @property
+    def tools_supported(self) -> bool:
+        """Only gpt-oss was trained for the tools Hearth declares (in harmony)."""
+        return self.template.is_harmony
 
     @property
     def cached_tokens(self) -> int:

@@ -4,6 +4,7 @@ prompts (text for the composer). Each save keeps the earlier state as a version.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
     from .db import Store
 
 KINDS = ("preset", "quick")
+# {{name}}, {{name:long}} or {{name:a|b}} in a prompt's text: a value asked for when it is used
+# (app/core/prompt_library.py), except the built-ins, which Hearth fills itself.
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*(?::([^{}]*))?\}\}")
+BUILTINS = ("date", "clipboard", "selection")
+# A form of 50 fields is already long; one of 10,000 froze the window for seconds.
+MAX_VARIABLES = 50
 _COLUMNS = "id, name, kind, body, tags, favourite, effort, temperature, n_ctx, created_at, updated_at"
 _EDITABLE = ("name", "kind", "body", "tags", "favourite", "effort", "temperature", "n_ctx")
 
@@ -59,6 +66,11 @@ def _row(row: dict) -> Prompt:
                       "favourite": bool(row["favourite"])})
 
 
+def variable_count(body: str) -> int:
+    """How many values the text asks for: its distinct variables, built-ins left out."""
+    return len({m[1] for m in VARIABLE.finditer(body)} - set(BUILTINS))
+
+
 def validate(fields: dict[str, Any]) -> dict[str, Any]:
     """Checked and normalised fields; PromptError says what is wrong."""
     name = " ".join(str(fields.get("name", "")).split())
@@ -72,6 +84,9 @@ def validate(fields: dict[str, Any]) -> dict[str, Any]:
     body = fields.get("body", "")
     if not isinstance(body, str) or not body.strip():
         raise PromptError(f"“{name}” has no text.")
+    if (count := variable_count(body)) > MAX_VARIABLES:
+        raise PromptError(f"“{name}” has {count:,} variables; a prompt may have at most "
+                          f"{MAX_VARIABLES}.")
     tags = fields.get("tags") or []
     if isinstance(tags, str):
         tags = [t for t in (x.strip() for x in tags.split(",")) if t]
@@ -197,4 +212,5 @@ class Prompts:
                 if all(w in f"{p.name} {' '.join(p.tags)} {p.body}".lower() for w in words)]
 
 
-__all__ = ["KINDS", "Prompt", "PromptError", "PromptVersion", "Prompts", "validate"]
+__all__ = ["BUILTINS", "KINDS", "MAX_VARIABLES", "VARIABLE", "Prompt", "PromptError",
+           "PromptVersion", "Prompts", "validate", "variable_count"]

@@ -40,6 +40,7 @@ class SearchHit:
     role: str  # the message's role, one of storage.ROLES
     created_at: str  # the message's UTC ISO-8601 creation time
     on_current_branch: bool  # False: on a branch not shown; switch_branch to it first
+    in_reasoning: bool = False  # the snippet comes from the answer's reasoning, not its text
 
     @property
     def snippet_text(self) -> str:
@@ -100,12 +101,16 @@ def search(db: Database, query: str, limit: int = 50) -> list[SearchHit]:
     # 3. Snippets for the hits shown only, cut from their text here: FTS5's snippet() needs
     # the MATCH again, and with a rowid filter it still walks every match (140 ms for "the").
     terms = [t.strip('"').replace('""', '"').lower() for t in expression.rstrip("*").split('"* ')]
-    texts = dict(db.execute(
-        f"SELECT id, content || char(10) || reasoning FROM messages WHERE id IN "
-        f"({','.join('?' * len(ranked))})", [row["message_id"] for row in ranked]).fetchall()) \
+    texts = {row[0]: (row[1], row[2]) for row in db.execute(
+        f"SELECT id, content, reasoning FROM messages WHERE id IN "
+        f"({','.join('?' * len(ranked))})", [row["message_id"] for row in ranked]).fetchall()} \
         if ranked else {}
     for row in ranked:
-        row["snippet"] = make_snippet(texts.get(row["message_id"], ""), terms)
+        content, reasoning = texts.get(row["message_id"], ("", ""))
+        # The snippet from the text people read, unless only the reasoning matched.
+        row["in_reasoning"] = bool(reasoning) and not _matches(content, terms) \
+            and _matches(reasoning, terms)
+        row["snippet"] = make_snippet(reasoning if row["in_reasoning"] else content, terms)
     shown = _on_current_branches(db, {row["conversation_id"] for row in ranked})
     rows = [{**row, "on_current_branch": row["message_id"] in shown} for row in ranked]
     return [SearchHit(**{**row, "on_current_branch": bool(row["on_current_branch"])})
@@ -123,6 +128,11 @@ def _on_current_branches(db: Database, conversation_ids: set[int]) -> set[int]:
 
 
 _WORD = re.compile(r"\w[\w'-]*|[^\w\s]+", re.UNICODE)
+
+
+def _matches(text: str, terms: list[str]) -> bool:
+    wanted = [_fold(t) for t in terms if t]
+    return any(_fold(w.group(0)).startswith(t) for w in _WORD.finditer(text) for t in wanted)
 
 
 def make_snippet(text: str, terms: list[str], width: int = SNIPPET_TOKENS) -> str:

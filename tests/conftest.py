@@ -94,3 +94,13 @@ def open_window(qtbot):
     for win, store in opened:
         win.close()
         store.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound once, then let go)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runtime import write_tiny_without
+from fixtures.tiny_models import write_tiny_without
 
 from app.cli.main import main
 from storage import Store
@@ -421,3 +421,13 @@ def test_ctrl_c_stops_the_answer_cleanly_and_saves_it_as_stopped(tmp_path, press
         (conversation,) = store.conversations.list()
         answer = store.messages.list_for(conversation.id)[-1]
     assert answer.status == "cancelled" and len(answer.content) >= 20
+
+
+def test_a_damaged_database_is_set_aside_with_one_note_and_the_command_works(capsys):
+    data = Path(os.environ["HEARTH_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "hearth.db").write_bytes(b"not a database" * 200)
+    assert main(["prompts", "list"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("hearth: note: Hearth's database was damaged") and "Traceback" not in err
+    assert [p for p in data.iterdir() if p.name.startswith("hearth.db.damaged-")]

@@ -103,7 +103,7 @@ def test_a_throwaway_hearth_chat_searches_the_library(capsys, tmp_path, tiny_gpt
     """`hearth chat` without --save keeps the turn in memory; the tool still reads the
     library from the data folder's database."""
     from fixtures.gui import speak
-    from test_tool_loop import calling
+    from fixtures.tiny_models import calling
 
     hearth(capsys, "library", "add", str(write_library(tmp_path / "Docs")))
     with Store() as store:

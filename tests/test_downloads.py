@@ -126,8 +126,20 @@ def test_an_unreachable_hub_gets_a_clear_message(tmp_path, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    with pytest.raises(DownloadError, match="Could not reach Hugging Face"):
+    with pytest.raises(DownloadError, match=f"127.0.0.1:{port} refused the connection") as failed:
         download.download(REPO, FILE, tmp_path)
+    assert "Errno" not in str(failed.value)
+
+
+def test_no_internet_is_said_in_words(tmp_path, monkeypatch):
+    """An address that cannot be looked up (as offline): "[Errno -2] Name or service not known"
+    is what httpx says; the person reads that there is no connection."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")  # .invalid never resolves (RFC 2606)
+    with pytest.raises(DownloadError) as failed:
+        download.download(REPO, FILE, tmp_path)
+    message = str(failed.value)
+    assert message.startswith("No internet connection — Hearth could not reach hub.invalid.")
+    assert "Errno" not in message and "[" not in message
 
 
 def test_models_pull_killed_half_way_then_run_again_resumes(hub, tmp_path, smollm2_path):

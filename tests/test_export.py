@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -310,3 +312,18 @@ def test_a_bad_tool_call_in_an_import_changes_nothing(store):
     with pytest.raises(ConversationImportError, match="tool call 1 has an unknown status"):
         import_json(store, dumps(data))
     assert store.conversations.count() == before
+
+
+def test_exports_keep_every_word_of_a_deeply_nested_answer(store):
+    """Lists and quotes nested past the Markdown parser's limit: the HTML page shows every
+    word (the deepest as text), the Markdown file holds the answer as written."""
+    answer = ("".join("  " * level + f"- item{level}\n" for level in range(14))
+              + "\n" + "> " * 30 + "quoted words\n\nthe end\n")
+    chat = store.conversations.create("Deep")
+    _, reply = store.messages.add_turn(chat.id, "An outline, please")
+    store.messages.update(reply.id, content=answer, status="complete")
+    page = export_html(store, chat.id)
+    text = html.unescape(re.sub(r"<[^>]*>", " ", page))
+    for word in re.findall(r"[a-z]+\d*", answer):
+        assert word in text, word
+    assert answer.strip() in export_markdown(store, chat.id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fixtures.gui import bubbles, load, send
 from fixtures.library import write_hostile, write_library
-from test_library_tool import calling
+from fixtures.tiny_models import calling
 
 from app.core.library.pins import chat_folders
 from app.core.library.service import index_all

@@ -231,3 +231,92 @@ def test_only_the_model_asked_for_last_is_ever_shown_as_loaded(qtbot, window, ti
     qtbot.wait(200)  # anything still queued from the first load arrives now
     assert window.session.model.path == last and shown == [last]
     assert window.model_label.text() == window.session.model.name
+
+
+def test_the_manager_marks_loaded_and_default_lists_an_opened_file_and_load_makes_it_default(
+        qtbot, open_window, tiny_gpt_oss, tmp_path, monkeypatch):
+    (tmp_path / "somewhere").mkdir()
+    elsewhere = write_tiny_gpt_oss(tmp_path / "somewhere" / "mine.gguf", seed=5)
+    win = open_window()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(elsewhere), ""))
+    with qtbot.waitSignal(win.session.changed, timeout=20000):
+        win.open_action.trigger()  # Open model… a file in no searched folder
+    win.show_model_manager()
+    manager = win.manager
+
+    def row(path):
+        items = [manager.tree.topLevelItem(i) for i in range(manager.tree.topLevelItemCount())]
+        return next((i for i in items if i.data(0, Qt.ItemDataRole.UserRole) == str(path)), None)
+
+    qtbot.waitUntil(lambda: row(elsewhere) is not None, timeout=10000)
+    assert row(elsewhere).text(0).startswith("★ ") and row(elsewhere).text(0).endswith("· loaded")
+    assert row(elsewhere).text(1) == "Opened file"
+    manager.tree.setCurrentItem(row(elsewhere))
+    assert not manager.load_button.isEnabled()  # it is loaded already
+
+    # Another model, Loaded from the manager: it becomes the one restored at the next start.
+    model_library.add_folder(win.store, tiny_gpt_oss.parent)
+    manager.refresh()
+    qtbot.waitUntil(lambda: row(tiny_gpt_oss) is not None, timeout=10000)
+    manager.tree.setCurrentItem(row(tiny_gpt_oss))
+    manager.load_state.setText("A line about something else")
+    manager.tree.setCurrentItem(row(elsewhere))
+    assert manager.load_state.text() == ""  # stale lines go
+    manager.tree.setCurrentItem(row(tiny_gpt_oss))
+    with qtbot.waitSignal(win.session.changed, timeout=20000):
+        qtbot.mouseClick(manager.load_button, Qt.MouseButton.LeftButton)
+    assert model_library.default_model(win.store) == Path(tiny_gpt_oss)
+    assert row(tiny_gpt_oss).text(0).startswith("★ ") and row(tiny_gpt_oss).text(0).endswith("· loaded")
+    assert not row(elsewhere).text(0).startswith("★") and "loaded" not in row(elsewhere).text(0)
+    assert manager.load_state.text().startswith("Loaded")
+    assert row(elsewhere) is not None  # still listed: it was opened once
+
+
+def test_sampling_changes_in_the_manager_apply_to_the_next_answer_without_a_reload(
+        qtbot, window, tiny_gpt_oss):
+    from fixtures.gui import load
+
+    load(qtbot, window, tiny_gpt_oss)  # speak() made the temperature 0: the person's
+    window.show_model_manager()
+    manager = window.manager
+    qtbot.waitUntil(lambda: manager.tree.topLevelItemCount() > 0, timeout=10000)
+    target = next(manager.tree.topLevelItem(i) for i in range(manager.tree.topLevelItemCount())
+                  if manager.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == str(tiny_gpt_oss))
+    manager.tree.setCurrentItem(target)
+    assert manager.sources["temperature"].text() == "yours"
+    assert manager.sources["top_p"].text() == "model card (gpt-oss)"
+    assert "next answer" in manager.applies.text() and "next loads" in manager.applies.text()
+    manager.top_k.setValue(7)  # now the person's
+    assert manager.sources["top_k"].text() == "yours"
+    loads = []
+    window.session.loading.connect(loads.append)
+    send(qtbot, window, "Again")
+    made = window.store.messages.list_for(window.controller.conversation_id)[-1]
+    from app.core import provenance
+
+    assert provenance.of(made).top_k == 7 and loads == []  # the next turn, no reload
+    manager.use_recommended()
+    assert manager.sources["temperature"].text() == "model card (gpt-oss)"
+    assert manager.temperature.value() == 1.0
+
+    manager.ctx.setValue(2048)  # the context size needs a reload, and says so
+    assert manager.reload_button.isVisible()
+    with qtbot.waitSignal(window.session.changed, timeout=20000) as reloaded:
+        manager.reload_button.click()
+    assert reloaded.args[0].n_ctx == 2048 and not manager.reload_button.isVisible()
+
+
+def test_a_failed_download_says_why_in_words_and_the_welcome_offers_to_try_again(
+        qtbot, open_window, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")  # as offline: the name never resolves
+    win = open_window()
+    panel = win.welcome.download_panel
+    with qtbot.waitSignal(win.downloads.failed, timeout=20000):
+        panel.start_button.click()
+    assert panel.detail.text().startswith("No internet connection — Hearth could not reach hub.invalid")
+    assert "Errno" not in panel.detail.text()
+    assert panel.start_button.isVisible() and panel.start_button.text() == "Try again"
+    assert win.welcome.starter_button.isEnabled()  # the rest of the welcome still works
+    with qtbot.waitSignal(win.downloads.failed, timeout=20000):
+        panel.start_button.click()  # and trying again really tries

@@ -65,3 +65,32 @@ def test_moving_the_data_folder_copies_the_chats_and_is_used_next_time(tmp_path,
     assert default_data_dir() == target
     with Store() as moved:
         assert [c.title for c in moved.conversations.list()] == ["Kept across the move"]
+
+
+def test_sampling_defaults_are_each_models_own_until_chosen_and_apply_without_a_reload(
+        qtbot, window, smollm2_path):
+    from app.core import provenance
+
+    load(qtbot, window, smollm2_path, grammar=None, temperature=None, max_tokens=24)  # nothing of its own
+    window.show_settings()
+    dialog = window.settings_dialog
+    assert dialog.recommended.isChecked() and not dialog.temperature.isEnabled()
+    assert "next load" in " ".join(w.text() for w in dialog.findChildren(QtWidgets.QLabel))
+    dialog.accept()
+    assert preferences.load(window.store).temperature is None
+    send(qtbot, window, "What is 2+2?")
+    first = provenance.of(window.store.messages.list_for(window.controller.conversation_id)[-1])
+    assert (first.temperature, first.top_p) == (0.2, 0.9)  # SmolLM2's card
+    assert first.sampling_sources["temperature"] == "model card"
+
+    loads = []
+    window.session.loading.connect(loads.append)
+    window.show_settings()
+    dialog = window.settings_dialog
+    dialog.recommended.setChecked(False)
+    dialog.temperature.setValue(0.5)
+    dialog.accept()
+    send(qtbot, window, "And 3+3?")
+    second = provenance.of(window.store.messages.list_for(window.controller.conversation_id)[-1])
+    assert second.temperature == 0.5 and second.sampling_sources["temperature"] == "yours"
+    assert loads == []  # the next answer, without loading the model again

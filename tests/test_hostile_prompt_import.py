@@ -156,6 +156,18 @@ def test_counts_and_totals_are_bounded(library, tmp_path, monkeypatch):
     assert pl.import_library(library, folder) == (5, 0)
 
 
+def test_a_prompt_with_too_many_variables_is_refused(library, tmp_path):
+    """A form of 10,000 fields froze the window; an import is checked as a save is."""
+    body = " ".join(f"{{{{field{n}}}}}" for n in range(10_000))
+    folder = hostile.prompt_folder(tmp_path)
+    (folder / "form.md").write_text(f"---\nname: Form\n---\n{body}\n", encoding="utf-8")
+    assert refused(library, folder) == ("form.md: “Form” has 10,000 variables; a prompt may "
+                                        "have at most 50.")
+    path = hostile.library_json(tmp_path, [{"name": "Form", "body": body}])
+    assert refused(library, path) == ("library.json: prompt 1: “Form” has 10,000 variables; a "
+                                      "prompt may have at most 50.")
+
+
 def test_a_good_folder_and_library_still_import_whole(library, tmp_path):
     folder = hostile.prompt_folder(tmp_path)
     (folder / "tagged.md").write_text("---\nname: Tagged\nkind: preset\ntags: [a, b]\n"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 from fixtures.library import PDF_FACT, write_library
-from test_tool_loop import called, calling
+from fixtures.tiny_models import calling
+from fixtures.tool_turns import called
 
 from app.core import provenance
 from app.core.library import sources

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from app.core.markdown import _render_cached, code_blocks, to_html
 from app.gui.chat.messages import AssistantMessage
 from app.gui.qt import QtGui, QtWidgets
+
+# QTextDocument needs a QGuiApplication (without one it crashes when the file runs alone).
+pytestmark = pytest.mark.usefixtures("qapp")
 
 PYTHON = '''Here you go:
 
@@ -35,6 +40,14 @@ def test_table_has_header_and_body_cells():
     assert "<table" in html
     assert re.search(r"<th[^>]*>Model</th>", html) and re.search(r"<td[^>]*>20B</td>", html)
     assert html.count("<tr>") == 3
+
+
+def test_a_table_row_with_more_cells_than_the_header_keeps_them():
+    """GFM drops a row's extra cells; the model's extra column is shown in the last one."""
+    html = to_html("| Model | Size |\n|---|---|\n| gpt-oss | 20B | MoE | fast |\n| qwen |")
+    assert re.search(r"<td[^>]*>20B \| MoE \| fast</td>", html)
+    assert re.search(r"<td[^>]*>qwen</td>\s*<td[^>]*></td>", html)
+    assert "<table" in to_html("Sizes:\n| a | b |\n|---|---|\n| 1 | 2 |"), "after a line of text"
 
 
 def test_strikethrough():
@@ -195,3 +208,60 @@ def test_streaming_an_answer_in_pieces_renders_exactly_as_rendering_it_whole():
             markdown._streams.clear()
             assert "".join(streamed) == to_html(doc[:end]), doc[:end]
             markdown._streams.update(state)
+
+
+def _nested(depth: int) -> dict[str, str]:
+    """Answers nesting `depth` deep, each block holding its own words (the deepest only on
+    one line past 100 levels: an indented line per level grows as the square of the depth)."""
+    one_line = {"one line": "- > 1. " * (depth // 3 + 1) + "inline words\n\nafter the list\n"}
+    if depth > 100:
+        return one_line
+    return {
+        **one_line,
+        "quotes": "".join(">" * level + f" quote{level}\n" for level in range(1, depth + 1)),
+        "bullets": "".join("  " * level + f"- bullet{level}\n" for level in range(depth)),
+        "numbers": "".join("   " * level + f"1. number{level}\n" for level in range(depth)),
+        "outline": "".join("  " * level + f"- point{level}\n\n" + "  " * (level + 1)
+                           + f"detail{level} **bold{level}**\n\n" for level in range(depth)),
+    }
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z0-9]*", text)  # list numbers are markers, not words
+
+
+def test_markdown_nested_past_the_parser_limit_keeps_every_word():
+    """markdown-it drops everything past its nesting limit (20 levels: 10 lists) without a
+    trace; past Hearth's depth the rest of the block shows as text, markers and all."""
+    for depth in (9, 10, 11, 12, 25, 60, 3000):
+        for kind, answer in _nested(depth).items():
+            html = to_html(answer)
+            shown = visible_text(html)
+            missing = [word for word in _words(answer) if word not in shown]
+            assert not missing, (kind, depth, missing[:5])
+    deep = to_html("".join("  " * level + f"- item{level}\n" for level in range(14)))
+    assert "<li>item8<ul>" in deep, "nine levels of lists stay lists"
+    assert "- item10\n  - item11" in visible_text(deep), "deeper ones read as the source"
+
+
+def test_deep_nesting_ends_where_its_block_ends():
+    """The text shown for a too-deep block stops at its block's end: what follows the list
+    is Markdown again."""
+    answer = "- " * 12 + "deep item\n- " + "- " * 11 + "its sibling\n\n# Heading\n\n**bold**"
+    html = to_html(answer)
+    assert "<h1>Heading</h1>" in html and "<strong>bold</strong>" in html
+    assert "deep item" in visible_text(html) and "its sibling" in visible_text(html)
+
+
+def test_a_deep_answer_streams_as_it_renders_whole():
+    from app.core import markdown
+
+    answer = "\n".join(_nested(24).values())
+    markdown._streams.clear()
+    for end in range(1, len(answer) + 1, 61):
+        streamed = "".join(markdown.to_html_blocks(answer[:end]))
+        state = dict(markdown._streams)
+        markdown._streams.clear()
+        assert streamed == to_html(answer[:end]), answer[:end]
+        markdown._streams.clear()
+        markdown._streams.update(state)

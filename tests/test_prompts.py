@@ -64,6 +64,23 @@ def test_bad_prompts_are_refused_and_change_nothing(library):
     assert library.prompts.list() == before
 
 
+def test_a_prompt_may_ask_for_at_most_50_values(library):
+    """More would be a form nobody fills in (10,000 froze the window): refused on save; the
+    built-ins and a variable used twice count once or not at all."""
+    fifty = " ".join(f"{{{{v{n}}}}}" for n in range(50)) + " {{v0}} {{date}} {{clipboard}}"
+    saved = library.prompts.create(name="Fifty", body=fifty)
+    assert len(pl.variables(saved.body)) == 50
+    before = library.prompts.list()
+    for body in (fifty + " {{one_more:long}}", " ".join(f"{{{{v{n}}}}}" for n in range(10_000))):
+        with pytest.raises(PromptError) as caught:
+            library.prompts.create(name="Too many", body=body)
+        assert str(caught.value) == (f"“Too many” has {len(pl.variables(body)):,} variables; "
+                                     "a prompt may have at most 50.")
+        with pytest.raises(PromptError):
+            library.prompts.update(saved.id, body=body)
+    assert library.prompts.list() == before and library.prompts.versions(saved.id) == []
+
+
 def test_duplicate_and_search_and_favourites_first(library):
     original = library.prompts.by_name("Translate")
     copy = library.prompts.duplicate(original.id)
@@ -154,6 +171,9 @@ def test_hearth_chat_prompt_applies_a_quick_prompt_and_a_preset(capsys, smollm2_
                  "--prompt", "Code reviewer", "print(1)"]) == 0
     done = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert done["stats"]["instructions"].startswith("You are a careful senior code reviewer")
-    assert done["stats"]["effort"] == "high" and done["stats"]["temperature"] == 0.7
+    assert done["stats"]["temperature"] == 0.7 and done["stats"]["sampling_sources"]["temperature"] == "preset"
+    with Store() as store:  # the preset's effort was asked for; SmolLM2 takes none, so its
+        assert store.messages.get(done["message_id"]).effort == "high"  # record says none
+    assert done["stats"]["effort"] is None
     assert main(["chat", "--model", str(smollm2_path), "--prompt", "Nope", "q"]) == 1
     assert "no saved prompt named 'Nope'" in capsys.readouterr().err

@@ -14,9 +14,14 @@ from pathlib import Path
 
 import gguf
 import pytest
-
 from fixtures import tiny_models
-from fixtures.tiny_models import HARMONY_GRAMMAR, SLIDING_WINDOW, SPECIAL_TOKEN_IDS
+from fixtures.tiny_models import (
+    HARMONY_GRAMMAR,
+    SLIDING_WINDOW,
+    SPECIAL_TOKEN_IDS,
+    write_tiny_without,
+)
+
 from inference.events import AnswerDelta, Done, GenerationStats, ReasoningDelta
 from inference.runtime import ContextFullError, Engine, LoadOptions, ModelLoadError
 from inference.sampling import GREEDY, Sampling
@@ -64,24 +69,6 @@ def common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-class _WriterWithout(gguf.GGUFWriter):
-    """A GGUFWriter that silently leaves one tensor out (see write_tiny_without)."""
-
-    skip = ""
-
-    def add_tensor(self, name, *args, **kwargs):
-        if name != self.skip:
-            super().add_tensor(name, *args, **kwargs)
-
-
-def write_tiny_without(path: Path, tensor: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The tiny gpt-oss GGUF with one tensor missing: a valid header llama.cpp must refuse."""
-    monkeypatch.setattr(_WriterWithout, "skip", tensor)
-    with monkeypatch.context() as patch:  # gguf.GGUFWriter is restored right after writing
-        patch.setattr(tiny_models.gguf, "GGUFWriter", _WriterWithout)
-        return tiny_models.write_tiny_gpt_oss(path)
 
 
 @pytest.fixture
@@ -484,7 +471,6 @@ def test_seeded_sampling_repeats_exactly(tiny_gpt_oss, backend_sampling):
 ])
 def test_gguf_files_that_are_not_models_are_named_before_llama_cpp_sees_them(
         tmp_path, arch, general_type, tokens_only, expected):
-    import gguf
     import numpy as np
 
     path = tmp_path / "not-a-model.gguf"

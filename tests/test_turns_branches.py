@@ -135,7 +135,10 @@ def test_continue_keeps_the_recipe_and_is_not_offered_a_rerun(store, engine):
 
 def test_a_stopped_rerun_is_reported_as_stopped_not_as_differs(store, engine):
     cid = store.conversations.create().id
-    original = ask(store, engine, cid, "Say something")
+    # Long enough that the replay is still writing when it is stopped (a one-word answer
+    # could end by itself before the stop is seen).
+    original = ask(store, engine, cid, "Say something",
+                   sampling=Sampling(temperature=1.0, grammar=ENDLESS, max_tokens=40))
     cancel = threading.Event()
 
     def stop_at_first_answer(event):

@@ -15,9 +15,11 @@ import signal
 import sys
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 
+from app.cli import remote as remote_cli
 from app.cli import tools as tools_cli
-from app.core import documents, requests, startup
+from app.core import documents, requests, sampling_defaults, startup
 from app.core.engine_host import EngineHost, EngineState
 from app.core.tools.registry import approvals_for
 from app.core.turns import TurnRequest, TurnResult, run_turn
@@ -31,7 +33,6 @@ from inference.events import (
     ToolCall,
 )
 from inference.runtime import Engine, LoadCancelled, LoadOptions, ModelTooLargeError
-from inference.sampling import Sampling
 from storage import Store, default_data_dir
 
 INTERRUPTED = 130  # the shell's status for a program stopped by Ctrl+C
@@ -169,17 +170,24 @@ def _request(args: argparse.Namespace, store: Store, model: str, prefs) -> TurnR
     if not question.strip():
         raise UserError("nothing to ask: give the question after the options")
     attached = tuple(documents.ingest(store, path).id for path in args.attach)
-    defaults = requests.defaults_for(store, conversation_id, model)
-    temperature = args.temperature
-    if temperature is None:
-        temperature = preset_temperature if preset_temperature is not None else prefs.temperature
-    sampling = Sampling(temperature=temperature,
-                        top_p=prefs.top_p if args.top_p is None else args.top_p,
-                        seed=args.seed, max_tokens=args.max_tokens, grammar=prefs.grammar)
+    defaults = requests.defaults_for(store, conversation_id, model, prefs=prefs)
+    # The same defaults as the window's (the model's settings over its recommended sampling,
+    # then the chat's preset), then --prompt's temperature, then the flags.
+    sampling, sources = defaults.sampling, dict(defaults.sources or {})
+    chosen = [("temperature", preset_temperature, sampling_defaults.PRESET)]
+    chosen += [(name, getattr(args, name), sampling_defaults.COMMAND_LINE)
+               for name in sampling_defaults.FIELDS]
+    for name, value, source in chosen:
+        if value is not None:
+            sampling = replace(sampling, **{name: value})
+            sources[name] = source
+    sampling = replace(sampling, seed=args.seed,
+                       max_tokens=args.max_tokens if args.max_tokens is not None else sampling.max_tokens)
     return TurnRequest(conversation_id, question,
                        args.effort or preset_effort or defaults.effort,
                        instructions if instructions is not None else defaults.instructions,
-                       sampling, attachments=attached)
+                       sampling, attachments=attached,
+                       **{**defaults.request_fields(), "sampling_sources": tuple(sorted(sources.items()))})
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -188,7 +196,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.var and not args.prompt:
         raise UserError("--var needs --prompt NAME")
     save = args.save or args.conversation is not None or args.rerun is not None
-    model, prefs, options = _model_and_prefs(args.model)
+    open_remote = None
+    if args.endpoint:
+        model, prefs, open_remote = remote_cli.prepare_chat(args)
+    else:
+        model, prefs, options = _model_and_prefs(args.model)
     interrupts = Interrupts()
     lock = startup.TurnsLock(default_data_dir()) if save else None
     tools = tools_cli.registry(args.mcp, args.search_url) if args.tools else None
@@ -199,15 +211,23 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         with interrupts.installed():
             try:
-                _load(host, model, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
-                                               n_gpu_layers=options.n_gpu_layers,
-                                               allow_swap=args.allow_swap), interrupts)
+                if open_remote is not None:
+                    host.load_engine(lambda _state: open_remote()).result()
+                else:
+                    _load(host, model, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
+                                                   n_gpu_layers=options.n_gpu_layers,
+                                                   allow_swap=args.allow_swap), interrupts)
             except LoadCancelled:
                 return INTERRUPTED
 
             def turn(state: EngineState) -> tuple[TurnRequest, TurnResult]:
                 if save:  # answers a killed run left `streaming` are marked, when no one writes
                     startup.tidy(state.store, lock)
+                from app.core import model_library
+
+                # The header the load just read says what the model recommends: not again.
+                if open_remote is None:  # a remote model has no header here
+                    model_library.remember_traits(model, state.require_engine().info)
                 request = _request(args, state.store, model, prefs)
                 toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
                 return request, run_turn(state.store, state.require_engine(), request,
@@ -258,7 +278,8 @@ def add_parsers(sub) -> None:
 
     chat = sub.add_parser("chat", help="ask one question, stream the reasoning and the answer")
     chat.add_argument("question", nargs="?")
-    chat.add_argument("--model", help="path to a GGUF model (default: the app's default model)")
+    chat.add_argument("--model", help="path to a GGUF model (default: the app's default model); "
+                                      "with --endpoint, the name of a model it serves")
     chat.add_argument("--effort", choices=EFFORTS, help="reasoning effort (default: the model's)")
     chat.add_argument("--json", action="store_true", help="one JSON object per event")
     chat.add_argument("--save", action="store_true", help="store the turn like the app does")
@@ -275,8 +296,12 @@ def add_parsers(sub) -> None:
     chat.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                       help="a value for one of the prompt's {{variables}} (repeatable)")
     chat.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
-    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--temperature", type=float,
+                      help="default: the model's setting, else its recommendation (its file's, "
+                           "its model card's, else llama.cpp's)")
     chat.add_argument("--top-p", type=float)
+    chat.add_argument("--top-k", type=int)
+    chat.add_argument("--min-p", type=float)
     chat.add_argument("--allow-swap", action="store_true",
                       help="load even if the model will not fit in free memory")
     chat.add_argument("--tools", metavar="NAME,…",
@@ -288,4 +313,5 @@ def add_parsers(sub) -> None:
                       help="allow every tool call without asking")
     chat.add_argument("--seed", type=int)
     chat.add_argument("--max-tokens", type=int)
+    remote_cli.add_chat_arguments(chat)
 

@@ -10,6 +10,9 @@
     hearth models default [PATH]           show or set the model used when none is named
     hearth prompts list|export|import      the saved prompt library
     hearth chat --prompt NAME --var k=v …  apply a saved prompt exactly as the window does
+    hearth chat --endpoint URL --model NAME "…"  the same turn on a model served elsewhere
+    hearth models list --endpoint URL      what an OpenAI-compatible server serves
+    hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
     hearth library add|remove|list|status|reindex   folders indexed and searched
     hearth search QUERY [--json]           chats and library passages, as Ctrl+K finds them
 
@@ -28,7 +31,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, library, models, prompts, render, search, tools
+from app.cli import chat, library, models, prompts, render, search, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -41,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     tools.add_parser(sub)
     prompts.add_parser(sub)
+    serve.add_parser(sub)
     library.add_parser(sub)
     search.add_parser(sub)
     return parser
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return library.run(args)
         if args.command == "search":
             return search.cmd_search(args)
-        return {"chat": chat.cmd_chat, "render": render.cmd_render}[args.command](args)
+        return {"chat": chat.cmd_chat, "render": render.cmd_render,
+                "serve": serve.cmd_serve}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 1

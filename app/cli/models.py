@@ -47,6 +47,10 @@ def _settings() -> model_library.LibrarySettings:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.endpoint:
+        from app.cli import remote
+
+        return remote.cmd_list(args)
     entries = model_library.scan(_settings())
     if args.json:
         for entry in entries:
@@ -132,6 +136,9 @@ def add_parser(sub) -> None:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     listing = models_sub.add_parser("list", help="every GGUF found on this machine")
     listing.add_argument("--json", action="store_true", help="one JSON object per model")
+    from app.cli.remote import add_list_arguments
+
+    add_list_arguments(listing)
     pull = models_sub.add_parser("pull", help="download a GGUF from Hugging Face (resumable)")
     pull.add_argument("repo", help="e.g. ggml-org/gpt-oss-20b-GGUF")
     pull.add_argument("file", help="e.g. gpt-oss-20b-mxfp4.gguf")

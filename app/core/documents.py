@@ -89,16 +89,19 @@ def ingest(store: Store, path: str | os.PathLike[str], *, name: str | None = Non
     return store.documents.add(extract(path, name=name), sha256=digest, name=name, size=size)
 
 
-def plan_for_turn(store: Store, tokenize: Tokenize | None, conversation_id: int,
-                  question: str, budget: int) -> ContextPlan:
+def plan_for_turn(store: Store, tokenize: Tokenize | None, conversation_id: int | None,
+                  question: str, budget: int, extra: Sequence[int] = ()) -> ContextPlan:
     """What of the conversation's documents (attached anywhere on the branch shown) goes
-    into the prompt for ``question``, within ``budget`` tokens.
+    into the prompt for ``question``, within ``budget`` tokens. ``extra``: ids of documents
+    about to be attached (the composer's, for the context meter).
 
     Passages are ranked by BM25 over the question's words.  ``tokenize`` (see
     :func:`count_tokens`) counts what the plan considers; None uses the chars/4
     estimate, e.g. before a model is loaded.
     """
-    documents = store.documents.for_conversation(conversation_id)
+    documents = list(store.documents.for_conversation(conversation_id)) if conversation_id else []
+    known = {d.id for d in documents}
+    documents += [d for d in (store.documents.get(i) for i in extra if i not in known) if d]
     count = estimate_tokens if tokenize is None else (lambda text: len(tokenize(text)))
     if not documents:
         return plan_context([], budget, count)

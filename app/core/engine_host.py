@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from inference.engine import ChatEngine
 from inference.runtime import Engine, LoadOptions
 from storage import Store
 
@@ -29,7 +30,7 @@ class EngineState:
     """What lives on the engine's thread: the engine, and that thread's own database
     connection (an SQLite connection belongs to the thread that opened it)."""
 
-    engine: Engine | None = None
+    engine: ChatEngine | None = None  # in-process (runtime.Engine) or remote (inference/remote.py)
     model_sha256: str | None = None  # of the loaded file, once known (hashing takes a while)
     open_store: Callable[[], Store] | None = field(default=Store, repr=False)  # None: no database
     _store: Store | None = field(default=None, repr=False)
@@ -47,7 +48,7 @@ class EngineState:
             self._store.close()
             self._store = None
 
-    def require_engine(self) -> Engine:
+    def require_engine(self) -> ChatEngine:
         if self.engine is None:
             from common.errors import UserError
 
@@ -97,6 +98,15 @@ class EngineHost:
             state.engine = Engine(path, options, on_progress=on_progress)
             if state.open_store is not None:
                 state.model_sha256 = state.store.model_files.cached_sha256(str(path))
+            return state.engine
+        return self.submit(work)
+
+    def load_engine(self, make: Callable[[EngineState], ChatEngine]) -> Future[ChatEngine]:
+        """Free the current engine, then make another on this thread with `make(state)` (a
+        remote one: it talks to its server, and its UserError fails the Future)."""
+        def work(state: EngineState) -> ChatEngine:
+            state.unload()
+            state.engine = make(state)
             return state.engine
         return self.submit(work)
 

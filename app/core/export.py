@@ -13,7 +13,7 @@ import re
 
 from markdown_it import MarkdownIt
 
-from app.core.markdown import to_html
+from app.core.markdown import hard_breaks, to_html
 from common.errors import UserError
 from storage import (
     Conversation,
@@ -81,7 +81,8 @@ def _markdown_message(message: Message, calls=()) -> str:
     for call in calls:
         parts.append(_markdown_call(call))
     if message.content and message.role == "assistant":
-        parts.append(_closed_fence(message.content))
+        # Single line breaks stay, as the window shows them (a poem, an address).
+        parts.append(hard_breaks(_closed_fence(message.content)))
     elif message.content:
         parts.append(_markdown_literal(message.content))
     if outcome := _outcome(message):

@@ -2,10 +2,15 @@
 
 Qt's QLabel is not a browser: it ignores classes, knows little CSS and paints no background on
 <pre>. So a code block is a tinted table (a header row with its language and a Copy link, then
-the code in inline Pygments colours), task boxes are glyphs and math becomes Unicode text.
+the code in inline Pygments colours), task boxes are glyphs and math becomes Unicode text
+(app/core/markdown_math.py).
 
 Safety: raw HTML in an answer is shown as text (`html=False`), images become links (rendering
 them would fetch a remote resource), and only http(s) and mailto URLs become links at all.
+
+Depth: past `_DEEPEST` levels of blocks inside blocks (quotes in quotes, lists in lists) the
+rest is shown as plain text with its markers. markdown-it itself drops everything past its
+nesting limit without a trace, and a model's nested outline must never lose words.
 
 Speed: the widget re-renders the whole growing answer for every streamed token, about 60 times
 a second. So the parser is built once, and each top-level block's HTML is cached once a block
@@ -21,21 +26,18 @@ from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.table import escapedSplit, getLine
+from markdown_it.rules_block.table import table as _gfm_table
 from markdown_it.rules_core import StateCore, block, normalize
-from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
-from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
-from pylatexenc.latex2text import get_default_latex_context_db as l2t_context
-from pylatexenc.latexwalker import LatexWalker
-from pylatexenc.latexwalker import get_default_latex_context_db as walker_context
-from pylatexenc.macrospec import LatexContextDb, MacroSpec
+
+from app.core.markdown_math import use_math
 
 _STYLES = {False: get_style_by_name("default"), True: get_style_by_name("github-dark")}
 # A grey tint rather than a colour reads as a box on both the light and the dark window; the
@@ -204,149 +206,59 @@ def _css(ttype, dark: bool) -> str:
                     "font-style:italic;" if spec["italic"] else ""])
 
 
-# --- math -------------------------------------------------------------------------------------
+# --- nesting ----------------------------------------------------------------------------------
 
-def _render_math_inline(self, tokens, idx, options, env) -> str:
-    return f"<i>{_math(tokens[idx].content)}</i>"
-
-
-def _render_math_block(self, tokens, idx, options, env) -> str:
-    return f'<p align="center"><i>{_math(tokens[idx].content)}</i></p>\n'
+# Block levels drawn as structure: CommonMark's own limit, 10 nested lists or 20 nested quotes,
+# already more indentation than a chat column has room for.
+_DEEPEST = 20
 
 
-@lru_cache(maxsize=512)
-def _math(latex: str) -> str:
-    """LaTeX as escaped Unicode text, or the source itself when it does not parse."""
-    try:
-        nodes, _, _ = LatexWalker(_scripts(latex), latex_context=_WALKER_MACROS,
-                                  tolerant_parsing=False).get_latex_nodes()
-        text = _latex_text.nodelist_to_text(nodes).strip()
-    except Exception:  # noqa: BLE001 - pylatexenc raises assorted errors on malformed input
-        text = latex.strip()
-    return html.escape(text, quote=False).replace("\n", "<br>")
-
-
-_SUPERSCRIPTS = dict(zip("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ"))
-_SUBSCRIPTS = dict(zip("0123456789+-=()aeoxhklmnpstijruv", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥ"))
-_SCRIPT_RE = re.compile(r"(?<!\\)([\^_])(?:\{([^{}]*)\}|(\\[A-Za-z]+|[^\s{}\\(]))")
-
-
-def _scripts(latex: str) -> str:
-    """x^2 → x², a_{ij} → aᵢⱼ where Unicode has the characters; else x^{n+k} → x^(n+k).
-    Innermost first, so e^{-x^2} → e^(-x²)."""
-    def replace(match: re.Match[str]) -> str:
-        mark, body = match[1], (match[2] if match[2] is not None else match[3]).strip()
-        table = _SUPERSCRIPTS if mark == "^" else _SUBSCRIPTS
-        if body and all(char in table for char in body):
-            return "{}" + "".join(table[char] for char in body)  # {}: \sum_1 must not read \sum₁
-        if len(body) <= 1 or re.fullmatch(r"\\[A-Za-z]+", body):
-            return f"{mark}{body}"
-        return f"{mark}({body})"
-
-    while (replaced := _SCRIPT_RE.sub(replace, latex)) != latex:
-        latex = replaced
-    return latex
-
-
-def _fraction(node, l2tobj) -> str:
-    numerator, denominator = node.nodeargd.argnlist[-2:]
-    return f"{_grouped(_arg_text(numerator, l2tobj))}/{_grouped(_arg_text(denominator, l2tobj))}"
-
-
-def _sqrt(node, l2tobj) -> str:
-    index, radicand = node.nodeargd.argnlist[-2:]
-    degree = "".join(_SUPERSCRIPTS.get(char, char) for char in _arg_text(index, l2tobj))
-    return f"{degree}√{_grouped(_arg_text(radicand, l2tobj))}"
-
-
-def _arg_text(arg, l2tobj) -> str:
-    return l2tobj.nodelist_to_text([arg]).strip() if arg is not None else ""
-
-
-def _grouped(text: str) -> str:
-    """Parenthesised when an operator outside brackets would make a/b ambiguous."""
-    depth = 0
-    for char in text:
-        depth += (char in "([{") - (char in ")]}")
-        if depth == 0 and char in "+-−±=<>,/ ":
-            return f"({text})"
-    return text
-
-
-def _latex_converter() -> tuple[LatexNodes2Text, LatexContextDb]:
-    """pylatexenc's converter and parser context, plus macros models write that it lacks (it
-    drops unknown ones, which suits \\left, \\big, \\displaystyle and the like)."""
-    fractions = ("frac", "dfrac", "tfrac", "cfrac")
-    walker_macros = walker_context()
-    walker_macros.add_context_category("hearth", prepend=True, macros=[
-        *(MacroSpec(name, "{{") for name in (*fractions, "binom")), MacroSpec("pmod", "{")])
-    symbols = {"ne": "≠", "neg": "¬", "land": "∧", "lor": "∨", "implies": "⟹", "iff": "⟺",
-               "Re": "ℜ", "Im": "ℑ", "bot": "⊥", "models": "⊨", "checkmark": "✓",
-               "binom": "C(%(1)s, %(2)s)", "pmod": " (mod %s)",
-               **{name: name for name in ("det", "gcd", "arg", "deg", "dim", "ker", "Pr")}}
-    text_macros = l2t_context()
-    text_macros.add_context_category("hearth", prepend=True, macros=[
-        *(MacroTextSpec(name, simplify_repl=_fraction) for name in fractions),
-        MacroTextSpec("sqrt", simplify_repl=_sqrt),
-        *(MacroTextSpec(name, simplify_repl=text) for name, text in symbols.items())])
-    converter = LatexNodes2Text(latex_context=text_macros, math_mode="text",
-                                strict_latex_spaces="based-on-source")
-    return converter, walker_macros
-
-
-_latex_text, _WALKER_MACROS = _latex_converter()
-
-
-def _bracket_math_inline(state: StateInline, silent: bool) -> bool:
-    r"""`\(…\)` inline, and `\[…\]` written inside a paragraph."""
-    opener = state.src[state.pos:state.pos + 2]
-    if opener not in ("\\(", "\\["):
+def _too_deep(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """The rest of the enclosing block as text, once blocks nest `_DEEPEST` deep. markdown-it
+    would skip it (its `maxNesting`), silently; parsing it as Markdown would recurse on."""
+    if state.level < _DEEPEST:
         return False
-    closer = "\\)" if opener == "\\(" else "\\]"
-    end = state.src.find(closer, state.pos + 2)
-    if end <= state.pos + 2:
-        return False
-    if not silent:
-        token = state.push("math_inline", "math", 0)
-        token.content = state.src[state.pos + 2:end]
-        token.markup = opener
-    state.pos = end + 2
-    return True
-
-
-_DISPLAY_MATH = {"$$": "$$", "\\[": "\\]"}
-
-
-def _display_math(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    r"""`$$…$$` or `\[…\]` starting a line, on one line or over several without a blank one."""
-    if state.is_code_block(start):
-        return False
-    first = _line(state, start)
-    closer = _DISPLAY_MATH.get(first[:2])
-    if closer is None:
-        return False
+    # The block ends where markdown-it's own loop would stop: a line indented less than it
+    # (a list item's sibling, or what follows the list).
     last = start
-    if len(first) < 4 or not first.endswith(closer):
-        if closer in first[2:]:
-            return False  # closed mid-line: math inside a paragraph
-        last += 1
-        while (last < end and not state.isEmpty(last) and state.sCount[last] >= state.blkIndent
-               and not _line(state, last).endswith(closer)):
-            last += 1
-        if last >= end or state.isEmpty(last) or state.sCount[last] < state.blkIndent:
-            return False
+    for line in range(start + 1, end):
+        if not state.isEmpty(line):
+            if state.sCount[line] < state.blkIndent:
+                break
+            last = line
     if not silent:
-        token = state.push("math_block", "math", 0)
+        token = state.push("deep_text", "", 0)
         token.block = True
-        token.content = state.getLines(start, last + 1, state.blkIndent, False).strip()[2:-2]
-        token.markup = first[:2]
+        token.content = state.getLines(start, last + 1, state.blkIndent, False)
         token.map = [start, last + 1]
     state.line = last + 1
     return True
 
 
-def _line(state: StateBlock, line: int) -> str:
-    return state.src[state.bMarks[line] + state.tShift[line]:state.eMarks[line]].rstrip()
+def _render_deep_text(self, tokens, idx, options, env) -> str:
+    text = html.escape(tokens[idx].content.strip("\n"), quote=False)
+    return f'<p style="white-space:pre-wrap">{text}</p>\n'
+
+
+def _table(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """GFM's table, except that a row with more cells than the header keeps the extra ones,
+    joined into its last cell: GFM drops them, and a column the model added would vanish."""
+    first = len(state.tokens)
+    if not _gfm_table(state, start, end, silent):
+        return False
+    width, row, cell = 0, start, None
+    for token in state.tokens[first:]:
+        width += token.type == "th_open"
+        if token.type == "tr_open":
+            row = token.map[0]
+        elif token.type == "inline":
+            cell = token
+        elif token.type == "tr_close" and cell is not None:
+            cells = escapedSplit(getLine(state, row).strip())
+            cells = cells[cells[0] == "":len(cells) - (len(cells) > 1 and cells[-1] == "")]
+            if len(cells) > width:
+                cell.content = " | ".join([cell.content, *(c.strip() for c in cells[width:])])
+    return True
 
 
 # --- the rest of the Markdown -----------------------------------------------------------------
@@ -377,24 +289,25 @@ _TABLE = ('<table border="1" cellspacing="0" cellpadding="6" '
 
 
 def _build() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    # breaks: a single line break is kept (a poem, an address), as chat apps show answers;
+    # CommonMark would join the lines into one. maxNesting above _DEEPEST, so that _too_deep,
+    # not markdown-it's silent cut, meets the deepest block (a list opened at _DEEPEST - 1 is
+    # parsed at _DEEPEST + 1). The same limit bounds inline nesting ([[[…), where markdown-it
+    # keeps the text.
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
+                                   "breaks": True, "maxNesting": _DEEPEST + 4})
     md.enable(["table", "strikethrough"])
+    md.block.ruler.at("table", _table, {"alt": ["paragraph", "reference"]})  # as markdown-it's
     md.validateLink = lambda url: _LINK_RE.match(url) is not None
     md.use(tasklists_plugin)
     md.use(footnote_plugin)
-    # Not "$5 and $10": math needs no space inside the dollars and no digit outside them.
-    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
-    md.inline.ruler.before("escape", "bracket_math", _bracket_math_inline)
-    # The plugin's $$ block cannot end a paragraph ("so:\n$$…"); ours can, and reads \[…\] too.
-    md.disable("math_block")
-    md.block.ruler.before("fence", "display_math", _display_math,
-                          {"alt": ["paragraph", "reference", "blockquote", "list"]})
+    use_math(md)
+    md.block.ruler.before(md.block.ruler.get_all_rules()[0], "too_deep", _too_deep)
     rules = {
         "fence": _render_code, "code_block": _render_code,
-        "math_inline": _render_math_inline, "math_inline_double": _render_math_inline,
-        "math_block": _render_math_block,
         "code_inline": _render_inline_code, "image": _render_image,
         "html_inline": _render_checkbox,
+        "deep_text": _render_deep_text,
         "bullet_list_open": _render_bullet_list,
         "table_open": lambda *_: _TABLE,
         # Footnotes as plain numbers: an in-page "#fn1" link would go to the browser.
@@ -411,3 +324,29 @@ def _build() -> MarkdownIt:
 
 
 _md = _build()
+
+
+def hard_breaks(text: str) -> str:
+    """`text` with its single line breaks made hard ("  " before the newline), so a Markdown
+    viewer keeps them as the window does. Code, tables and a paragraph whose line breaks
+    are not all breaks (one inside a code span) are left as they are."""
+    tokens = _plain_markdown.parse(text)
+    lines = re.split(r"(?<=\n)", text)
+    marked = set()
+    for i, token in enumerate(tokens):
+        if token.type != "paragraph_open" or token.map is None or i + 1 >= len(tokens):
+            continue
+        first, end = token.map
+        children = tokens[i + 1].children or []
+        breaks = sum(child.type in ("softbreak", "hardbreak") for child in children)
+        if breaks == end - first - 1:
+            marked.update(range(first, end - 1))
+    for n in sorted(marked):
+        if n < len(lines):
+            body = lines[n].rstrip("\r\n")
+            if not body.endswith(("  ", "\\")):
+                lines[n] = body.rstrip(" ") + "  " + lines[n][len(body):]
+    return "".join(lines)
+
+
+_plain_markdown = MarkdownIt("commonmark")

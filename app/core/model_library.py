@@ -5,18 +5,21 @@ folders to search, per-model settings. Qt-free: the window and `hearth models` s
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+import threading
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from app.core import sampling_defaults
+from app.core.sampling_defaults import ModelTraits
 from common.values import EFFORTS
-from inference.gguf_file import ModelFileError, check_gguf
+from inference.gguf_file import GGUFInfo, ModelFileError, check_gguf
 from inference.models import download
 from inference.models.catalog import RECOMMENDED, CatalogModel, starter_model
-from inference.models.discovery import FoundModel, Locations, discover
+from inference.models.discovery import FoundModel, Locations, discover, find_files
 from inference.models.fit import Fit, ModelShape, estimate
 from inference.models.hardware import Machine, probe
 from inference.runtime import LoadOptions
-from inference.sampling import GPT_OSS_DEFAULT, Sampling
+from inference.sampling import Sampling
 from storage import Store, default_data_dir
 
 DEFAULT_MODEL_KEY = "default_model_path"
@@ -25,14 +28,22 @@ FOLDERS_KEY = "model_folders"
 _PREFS_PREFIX = "model_prefs:"
 
 
+_VERSION_KEY = "v"  # in saved per-model settings: 2 since sampling values may be left unset
+SAMPLING_FIELDS = sampling_defaults.FIELDS
+
+
 @dataclass(frozen=True)
 class ModelPrefs:
-    """Per-model defaults, set in the model manager."""
+    """Per-model defaults, set in the model manager. A sampling value left None is the
+    model's own recommendation (app/core/sampling_defaults.py): its file's, its model card's,
+    else llama.cpp's."""
 
     n_ctx: int = LoadOptions.n_ctx
     effort: str = "medium"
-    temperature: float = GPT_OSS_DEFAULT.temperature
-    top_p: float = GPT_OSS_DEFAULT.top_p
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
     # A GBNF grammar every answer must follow (structured output). No window control sets it
     # yet; tests use it to make a random-weight model write well-formed harmony.
     grammar: str | None = None
@@ -41,9 +52,20 @@ class ModelPrefs:
     def load_options(self, gpu_layers: int | None = None, **overrides) -> LoadOptions:
         return LoadOptions(n_ctx=self.n_ctx, n_gpu_layers=gpu_layers, **overrides)
 
-    def sampling(self) -> Sampling:
-        return replace(GPT_OSS_DEFAULT, temperature=self.temperature, top_p=self.top_p,
-                       grammar=self.grammar, max_tokens=self.max_tokens)
+    @property
+    def chosen_sampling(self) -> dict:
+        """The sampling values the person set (the others are None)."""
+        return {name: getattr(self, name) for name in SAMPLING_FIELDS}
+
+    def resolved(self, traits: ModelTraits | None = None,
+                 thinking: bool | None = None) -> sampling_defaults.Resolved:
+        """Each sampling value with where it came from: yours, the file, the model card or
+        llama.cpp's defaults."""
+        return sampling_defaults.resolve(self.chosen_sampling, traits, thinking)
+
+    def sampling(self, traits: ModelTraits | None = None, thinking: bool | None = None) -> Sampling:
+        return self.resolved(traits, thinking).sampling(grammar=self.grammar,
+                                                        max_tokens=self.max_tokens)
 
 
 @dataclass
@@ -83,13 +105,23 @@ def remove_folder(store: Store, folder: str | os.PathLike) -> None:
 
 def _key(path: str | os.PathLike) -> str:
     """Settings are kept per absolute path: `./x.gguf` and `/models/x.gguf` are one model.
-    Not resolved: a Hugging Face snapshot link must not turn into its blob's name."""
+    Not resolved: a Hugging Face snapshot link must not turn into its blob's name. A remote
+    model's reference (`remote:URL#MODEL`, app/core/engines.py) is kept as it is."""
+    if str(path).startswith("remote:"):
+        return str(path)
     return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def default_model(store: Store) -> Path | None:
+    """The default model's file; None when there is none, or when it is a remote model."""
     path = store.settings.get(DEFAULT_MODEL_KEY) or store.settings.get(_OLD_LAST_MODEL_KEY)
-    return Path(path) if path else None
+    return Path(path) if path and not str(path).startswith("remote:") else None
+
+
+def default_remote(store: Store) -> str | None:
+    """The default model when it is a remote one: its reference (app/core/engines.py)."""
+    value = store.settings.get(DEFAULT_MODEL_KEY)
+    return value if isinstance(value, str) and value.startswith("remote:") else None
 
 
 def set_default(store: Store, path: str | os.PathLike | None) -> None:
@@ -101,7 +133,8 @@ def set_default(store: Store, path: str | os.PathLike | None) -> None:
 
 
 def base_prefs(store: Store) -> ModelPrefs:
-    """What a model without settings of its own gets: the Settings dialog's defaults."""
+    """What a model without settings of its own gets: the Settings dialog's defaults (its
+    temperature and top-p only where the person set them there)."""
     from app.core import preferences
 
     defaults = preferences.load(store)
@@ -111,10 +144,33 @@ def base_prefs(store: Store) -> ModelPrefs:
 
 def prefs(store: Store, path: str | os.PathLike) -> ModelPrefs:
     """The model's own settings, over the app-wide defaults."""
+    return _over(base_prefs(store), store.settings.get(_PREFS_PREFIX + _key(path)) or {})
+
+
+def _over(base: ModelPrefs, saved: dict) -> ModelPrefs:
+    if not isinstance(saved, dict):
+        return base
+    known = {f.name for f in fields(ModelPrefs)}
+    chosen = {k: v for k, v in saved.items() if k in known}
+    if saved.get(_VERSION_KEY) is None and (chosen.get("temperature"), chosen.get("top_p")) == (1.0, 1.0):
+        # Saved before sampling values could be left unset: every model then carried
+        # gpt-oss's 1.0 / 1.0 whether or not anyone chose it, so it is not the person's.
+        chosen.pop("temperature"), chosen.pop("top_p")
+    # Unset here: the Settings dialog's value, if any.
+    chosen = {k: v for k, v in chosen.items() if v is not None or k not in SAMPLING_FIELDS}
+    try:
+        return replace(base, **chosen)
+    except TypeError:
+        return base
+
+
+def own_prefs(store: Store, path: str | os.PathLike) -> ModelPrefs:
+    """What the model manager saves: this model's own settings, its sampling values only
+    where the person set them for this model (the Settings dialog's stay the Settings
+    dialog's, so changing those later still reaches this model)."""
     base = base_prefs(store)
-    saved = store.settings.get(_PREFS_PREFIX + _key(path)) or {}
-    known = {k: v for k, v in saved.items() if k in ModelPrefs.__dataclass_fields__}
-    return replace(base, **known)
+    return _over(ModelPrefs(n_ctx=base.n_ctx, effort=base.effort),
+                 store.settings.get(_PREFS_PREFIX + _key(path)) or {})
 
 
 def load_options(store: Store, path: str | os.PathLike, **overrides) -> LoadOptions:
@@ -129,7 +185,59 @@ def set_prefs(store: Store, path: str | os.PathLike, value: ModelPrefs) -> None:
         raise ValueError(f"effort must be one of {', '.join(EFFORTS)}")
     if value.n_ctx < 512:
         raise ValueError("the context must be at least 512 tokens")
-    store.settings.set(_PREFS_PREFIX + _key(path), asdict(value))
+    store.settings.set(_PREFS_PREFIX + _key(path), {**asdict(value), _VERSION_KEY: 2})
+
+
+# -- what a model file says about its own sampling ----------------------------------------------
+
+_traits: dict[tuple, ModelTraits] = {}
+_traits_lock = threading.Lock()
+
+
+def _stat_key(path: str | os.PathLike) -> tuple:
+    st = os.stat(path)
+    return _key(path), st.st_mtime_ns, st.st_size
+
+
+def remember_traits(path: str | os.PathLike, info: GGUFInfo) -> ModelTraits:
+    """Keep what a header already read (a load, a scan) says about the model's sampling, so a
+    turn never reads it again."""
+    found = ModelTraits.from_metadata(info.metadata, Path(path).name)
+    try:
+        key = _stat_key(path)
+    except OSError:
+        return found
+    with _traits_lock:
+        _traits[key] = found
+    return found
+
+
+def traits(path: str | os.PathLike | None, *, cached_only: bool = False) -> ModelTraits | None:
+    """The model's family, its file's recommended sampling and its kind of reasoning. Read
+    from its header once (a big model's header takes a while: the window keeps what the load
+    read, see remember_traits); None for no model or an unreadable file, and with
+    `cached_only` (the GUI thread) for one not read yet."""
+    if path is None:
+        return None
+    try:
+        key = _stat_key(path)
+    except OSError:
+        return None
+    with _traits_lock:
+        known = _traits.get(key)
+    if known is not None or cached_only:
+        return known
+    try:
+        return remember_traits(path, check_gguf(path))
+    except ModelFileError:
+        return None
+
+
+STARTER_NAME = "SmolLM2 135M (starter)"
+
+
+def starter_path() -> Path | None:
+    return starter_model()
 
 
 def starter() -> FoundModel | None:
@@ -141,7 +249,7 @@ def starter() -> FoundModel | None:
         info, error = check_gguf(path), None
     except ModelFileError as exc:
         info, error = None, str(exc)
-    return FoundModel(path=path, source="starter", display_name="SmolLM2 135M (starter)",
+    return FoundModel(path=path, source="starter", display_name=STARTER_NAME,
                       repo="HuggingFaceTB/SmolLM2-135M-Instruct", filename=path.name,
                       size=path.stat().st_size, parts=1, sha256=None,
                       downloaded_by_hearth=False, info=info, error=error)
@@ -165,18 +273,29 @@ class LibrarySettings:
 
 
 def scan(settings: Store | LibrarySettings, machine: Machine | None = None, *,
-         include_starter: bool = True) -> list[ModelEntry]:
-    """Every model on this machine with its fit at its own context size. Reads headers only
-    (milliseconds a file), but can touch many files: keep it off the GUI thread."""
+         include_starter: bool = True, extra: tuple = ()) -> list[ModelEntry]:
+    """Every model on this machine with its fit at its own context size: those found in the
+    usual places, the default model and `extra` files (one opened with Open model…, wherever
+    it is). Reads headers only (milliseconds a file), but can touch many files: keep it off
+    the GUI thread."""
     if isinstance(settings, Store):
         settings = LibrarySettings.read(settings)
     found = discover(Locations.default(folders=list(settings.folders), hearth_downloads=models_dir()))
+    bundled_path = starter_model()
+    known = {os.path.realpath(m.path) for m in found}
+    if bundled_path is not None:
+        known.add(os.path.realpath(bundled_path))  # listed as the starter, below
+    opened = [p for p in (settings.default, *extra) if p is not None
+              and os.path.realpath(p) not in known]
+    found += find_files(dict.fromkeys(str(p) for p in opened))
     if include_starter and (bundled := starter()) is not None \
             and all(Path(m.path) != bundled.path for m in found):
         found.append(bundled)
     machine = machine or probe()
     entries = []
     for model in found:
+        if model.info is not None:
+            remember_traits(model.path, model.info)
         model_prefs = settings.prefs.get(_key(model.path), settings.base)
         entries.append(ModelEntry(model, model_prefs, fit_of(model, model_prefs.n_ctx, machine),
                                   is_default=settings.default is not None
@@ -235,4 +354,5 @@ SOURCE_LABELS = {
     "folder": "Your folder",
     "hearth": "Downloaded by Hearth",
     "starter": "Bundled starter",
+    "opened": "Opened file",
 }

@@ -20,10 +20,8 @@ from storage.prompt_files import (  # noqa: F401  (PromptImportError: re-exporte
     parse_markdown,
     read_library,
 )
-from storage.prompts import Prompt, PromptError
-
-BUILTINS = ("date", "clipboard", "selection")
-_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w-]*)\s*(?::([^{}]*))?\}\}")
+from storage.prompts import BUILTINS, Prompt, PromptError
+from storage.prompts import VARIABLE as _VARIABLE  # the syntax is the stored prompt's
 _SEEDED_KEY = "starter_prompts_seeded"
 _VALUES_PREFIX = "preset_values:"  # a conversation's answers to its preset's variables
 

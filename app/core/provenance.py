@@ -25,12 +25,17 @@ class Provenance:
     seed: int | None = None
     max_tokens: int | None = None
     grammar: str | None = None  # constrained output is part of what reproduces it
+    thinking: bool | None = None  # the <think> switch (None: the model's default, or none)
     instructions: str | None = None
     prompt_sha256: str | None = None  # of the exact rendered prompt
     prompt_date: str | None = None  # the date the template wrote into it (ISO, seconds)
     cached_tokens: int = 0  # prompt tokens reused from the KV cache, not evaluated again
     documents: dict | None = None  # the documents' context plan (what went in whole, passages)
     dropped_messages: int = 0  # the oldest messages that did not fit the context
+    # Where each sampling value came from ("yours", "file", "model card", "llama.cpp default",
+    # "preset"), and the model family whose card spoke: what Info says about the values.
+    sampling_sources: dict | None = None
+    model_family: str | None = None
     # -- how the generation went ---------------------------------------------------------------
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -110,6 +115,7 @@ class Provenance:
 
 
 _OPTIONAL = {"effort": str, "seed": int, "max_tokens": int, "grammar": str, "instructions": str,
+             "thinking": bool, "sampling_sources": dict, "model_family": str,
              "prompt_sha256": str, "prompt_date": str, "documents": dict, "reasoning_s": float,
              "reasoning_tokens": int, "rerun_of": int, "rerun_outcome": str}
 

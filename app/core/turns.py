@@ -39,7 +39,7 @@ from inference.events import (
     ReasoningDelta,
     ToolCall,
 )
-from inference.runtime import Engine
+from inference.engine import ChatEngine
 from inference.sampling import GPT_OSS_DEFAULT, Sampling
 from storage import CURRENT_LEAF, StorageError, Store
 from storage.conversations import DEFAULT_TITLE
@@ -71,6 +71,11 @@ class TurnRequest:
     reuse_limit: int | None = None
     attachments: tuple[int, ...] = ()  # document ids (app.core.documents.ingest) for this message
     rerun_of: int | None = None  # the answer this replays: the turn records if it came out the same
+    thinking: bool | None = None  # a <think> model's switch (None: the model's own default)
+    # Where each sampling value came from, (field, source) pairs, and the family whose model
+    # card spoke (app/core/sampling_defaults.py): recorded, so Info can say so.
+    sampling_sources: tuple = ()
+    model_family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,7 @@ def describe_failure(exc: BaseException) -> str:
     return f"The model stopped with an error: {str(exc) or type(exc).__name__}"
 
 
-def _start_rows(store: Store, engine: Engine, request: TurnRequest, model_sha256: str | None):
+def _start_rows(store: Store, engine: ChatEngine, request: TurnRequest, model_sha256: str | None):
     """The question and the answer's row, in one transaction; for Continue, the answer."""
     conversation = store.conversations.get(request.conversation_id)
     if conversation is None:
@@ -177,7 +182,7 @@ def _start_rows(store: Store, engine: Engine, request: TurnRequest, model_sha256
     return user, answer, continuing
 
 
-def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
+def run_turn(store: Store, engine: ChatEngine, request: TurnRequest, *,
              cancel: threading.Event | None = None,
              on_event: Callable[[Event], None] | None = None,
              on_saved: Callable[[int, int], None] | None = None,
@@ -209,8 +214,12 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         progress.reasoning.append(continuing.reasoning)
         made = replace(Provenance.from_json(continuing.stats), continued=True)
     else:
-        made = Provenance(effort=request.effort, instructions=request.instructions,
-                          rerun_of=request.rerun_of).with_sampling(sampling)
+        # A model without an effort (not gpt-oss) records none: its answers never say "medium".
+        made = Provenance(effort=request.effort if engine.template.is_harmony else None,
+                          instructions=request.instructions,
+                          rerun_of=request.rerun_of, thinking=request.thinking,
+                          sampling_sources=dict(request.sampling_sources) or None,
+                          model_family=request.model_family).with_sampling(sampling)
     stats = GenerationStats()
     status, error = "failed", None
 
@@ -236,16 +245,17 @@ def run_turn(store: Store, engine: Engine, request: TurnRequest, *,
         if continuing is not None:
             history.append({"role": "assistant", "content": continuing.content})
 
-        offered = toolbox if toolbox and engine.template.is_harmony else None
+        offered = toolbox if toolbox and engine.tools_supported else None
         if request.rerun_of is not None:  # the original's tools, declared exactly as they were
             original = store.messages.get(request.rerun_of)
             recorded = Provenance.from_json(original.stats).tools if original else ()
-            offered = recorded_toolbox(recorded) if recorded and engine.template.is_harmony else None
+            offered = recorded_toolbox(recorded) if recorded and engine.tools_supported else None
         tool_options = offered.render_options() if offered else {}
 
         def render(msgs):
             return engine.render(msgs, request.effort, now=now, cancel=cancel,
-                                 continue_final=continuing is not None, **tool_options)
+                                 continue_final=continuing is not None,
+                                 thinking=request.thinking, **tool_options)
 
         prompt = fit_prompt(render, engine.tokenize, request.instructions, history, engine.n_ctx)
         if continuing is None and history and history[-1]["role"] == "user":

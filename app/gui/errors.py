@@ -13,7 +13,8 @@ import logging
 import sys
 
 from app.core import logs
-from app.gui.qt import QObject, QtGui, QtWidgets
+from app.gui import clipboard
+from app.gui.qt import QObject, QtWidgets
 from common.errors import UserError
 
 log = logging.getLogger("hearth")
@@ -75,5 +76,5 @@ class BugDialog(QtWidgets.QMessageBox):
                                 f"{logs.log_path()}.")
         self.setDetailedText(self.details)
         copy = self.addButton("Copy details", QtWidgets.QMessageBox.ButtonRole.ActionRole)
-        copy.clicked.connect(lambda: QtGui.QGuiApplication.clipboard().setText(self.details))
+        copy.clicked.connect(lambda: clipboard.copy(self.details, self, copy))
         self.addButton(QtWidgets.QMessageBox.StandardButton.Close)

@@ -13,9 +13,24 @@ from app.core import logs
 from app.gui import errors
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtCore, QtNetwork, QtWidgets
-from storage import DatabaseDamagedError, SchemaTooNewError, default_data_dir, open_store
+from storage import (
+    DatabaseDamagedError,
+    SchemaTooNewError,
+    default_data_dir,
+    open_store,
+)
 
 log = logging.getLogger("hearth")
+APP_ID = "hearth"  # the desktop file's name, Wayland's app id, X11's WM_CLASS instance
+
+
+def configure(app: QtWidgets.QApplication) -> None:
+    """Names and icon: the taskbar groups Hearth's window under its own icon and desktop file."""
+    from app.gui.help import app_icon
+
+    app.setApplicationName("Hearth")
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
 
 
 class SingleInstance:
@@ -61,8 +76,11 @@ class SingleInstance:
 
 def main(argv: list[str] | None = None) -> int:
     logs.setup()  # stderr and <data folder>/logs/hearth.log
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or sys.argv)
-    app.setApplicationName("Hearth")
+    argv = list(argv or sys.argv)
+    # X11 names the window's class after argv[0]: under `python -m app` that is "__main__.py",
+    # which matches no desktop file.
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([APP_ID, *argv[1:]])
+    configure(app)
     data_dir = default_data_dir()
     instance = SingleInstance(data_dir)
     if not instance.acquire():

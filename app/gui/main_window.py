@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from app.core import model_library, preferences, prompt_library, startup
-from app.gui import menus, theme
+from app.gui import menus, startup_notice, theme
 from app.gui.banner import Banner
+from app.gui.chat import info_popover
 from app.gui.chat.attachments import Attacher
 from app.gui.chat.composer import Composer
 from app.gui.chat.controller import ChatController
+from app.gui.chat.drafts import Drafts
 from app.gui.chat.view import ChatView
 from app.gui.chat_files import ChatFiles
+from app.gui.model_status import ModelStatus
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.manager import ModelManager
 from app.gui.models.welcome import WelcomePage
@@ -23,6 +25,7 @@ from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
+from app.gui.window_engines import WindowEngines
 from app.gui.window_library import WindowLibrary
 from app.gui.window_tools import WindowTools
 from storage import Store
@@ -51,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report = report
         self.session = ModelSession(store, self)
         self.controller = ChatController(store, self.chat_view, self.session, self)
+        self.citation_box = self.info_popover = None  # open ones, kept for tests
         self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
         self.composer.add_control(self.window_tools.button)
         self.library = WindowLibrary(self)  # library folders: indexer, settings, passages
@@ -61,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_palette(self.palette)
         self.prompts = PromptActions(self)
         self.attacher = Attacher(store, self.composer.tray, self)
+        self.drafts = Drafts(store, self.composer, self)
         self.downloads = DownloadManager(store, self)
         self.welcome = WelcomePage(store, self.downloads)
         self.manager: ModelManager | None = None
@@ -69,12 +74,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._sidebar_all = False
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
         self._banner_action = None  # what the banner's button does now
+        self._effort_for = None  # the chat and preset the composer's effort was last set for
 
         right = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addWidget(self.storage_banner)
         column.addWidget(self.banner)
         column.addWidget(self.preset_bar)
         column.addWidget(self.chat_view, 1)
@@ -89,8 +94,20 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 860])
         self.splitter = splitter
-        self.setCentralWidget(splitter)
+        central = QtWidgets.QWidget()  # the storage notice above everything, welcome page too
+        outer = QtWidgets.QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.storage_banner)
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
         self._restore_window_state()
+        self.drop_zone = QtWidgets.QLabel("Drop files here to attach them", self)
+        self.drop_zone.setObjectName("dropZone")
+        self.drop_zone.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_zone.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.drop_zone.hide()
+        self.composer.edit.installEventFilter(self)  # drags over the composer highlight too
 
         self.model_label = QtWidgets.QLabel("No model")
         self.speed_label = QtWidgets.QLabel()
@@ -98,6 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.speed_label)
         self.chat_files = ChatFiles(self)
+        self.window_engines = WindowEngines(self)  # a chat's own engine; the local API server
         menus.build(self)
         self._connect()
         self.refresh_conversations()
@@ -105,14 +123,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if conversations:
             self.controller.open_conversation(conversations[0].id)
             self.sidebar.set_conversations(conversations, conversations[0].id)
-        self._show_no_model()
+        self.drafts.switch(self.controller.conversation_id)  # the open chat's draft, or a new one's
+        self.model_status.show_no_model()
         self.composer.edit.setFocus()
 
     def _connect(self) -> None:
         c = self.controller
         self.composer.send_requested.connect(c.send)
         self.composer.stop_requested.connect(c.stop)
-        self.sidebar.new_requested.connect(c.new_conversation)
+        self.sidebar.new_requested.connect(self.new_chat)
         self.sidebar.selected.connect(c.open_conversation)
         self.sidebar.rename_requested.connect(c.rename_conversation)
         self.sidebar.delete_requested.connect(c.delete_conversation)
@@ -124,13 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.busy_changed.connect(self.composer.set_generating)
         c.send_refused.connect(self._on_send_refused)
         c.turn_failed.connect(self.show_bug)
-        s = self.session
-        s.loading.connect(self._on_model_loading)
-        s.changed.connect(self._on_model_changed)
-        s.loaded.connect(self._on_model_loaded)
-        s.failed.connect(lambda _path, message: self._on_model_failed(message))
-        s.refused.connect(self._on_model_refused)
-        s.progress.connect(self._on_model_progress)
+        self.model_status = ModelStatus(self)  # the label, the title, loading and failures
         c.defaults_changed.connect(self._on_defaults)
         self.welcome.model_chosen.connect(self.use_model)
         self.welcome.download_panel.finished.connect(self._on_download_finished)
@@ -149,6 +162,13 @@ class MainWindow(QtWidgets.QMainWindow):
         c.info_requested.connect(self.show_info)
         c.citation_requested.connect(self.show_citation)
         c.effort_provider = lambda: self.composer.effort_name
+        c.thinking_provider = self.composer.thinking_choice
+        c.pending_documents = self.attacher.ready_ids
+        c.conversation_opened.connect(lambda cid: self.drafts.switch(cid or None))
+        c.conversation_trashed.connect(self.drafts.forget)
+        c.speed_changed.connect(lambda tps: self.speed_label.setText(f"{tps:.1f} tokens/s"))
+        self.attacher.changed.connect(c.measure_context)
+        self.composer.thinking.toggled.connect(lambda _on: c.measure_context())
         self.composer.attach_requested.connect(self.attacher.attach)
         c.attachments_provider = self.attacher.take
         self.preset_bar.preset_chosen.connect(self.prompts.choose_preset)
@@ -173,7 +193,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start(self) -> None:
         """At launch: say what start-up found, load the default model, or greet a newcomer."""
-        self._show_startup_report()
+        startup_notice.show(self, self.report)
+        remote = model_library.default_remote(self.store)
+        if remote is not None:  # a model served elsewhere (Settings → Engines)
+            self.session.load(remote)
+            return
         default = model_library.default_model(self.store)
         if default is not None and default.is_file():
             self.session.load(str(default))
@@ -182,37 +206,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if default is not None:
             self.statusBar().showMessage(f"The default model is gone: {default}", 15000)
 
-    def _show_startup_report(self) -> None:
-        report = self.report
-        if report is None or report.notice is None:
-            return
-        serious = report.set_aside is not None or report.damage is not None or report.read_only
-        if report.set_aside is not None and report.backups:
-            action, then = "Restore backup…", lambda: self.restore_backup(report.backups[0])
-        elif report.read_only:
-            action, then = None, None
-        else:
-            action, then = "Dismiss", self.storage_banner.hide
-        self.storage_banner.show_message(report.notice, "error" if serious else "info", action)
-        self.storage_banner.action_clicked.connect(lambda: then and then())
-
-    def restore_backup(self, backup) -> None:
-        """Put a backup back in place of the database now in use (which is set aside, never
-        deleted), then start again on it."""
-        answer = QtWidgets.QMessageBox.question(
-            self, "Restore backup", f"Restore the backup from {backup.created:%Y-%m-%d %H:%M}?\n\n"
-            "The database in use now is kept beside it, renamed. Hearth restarts.")
-        if answer != QtWidgets.QMessageBox.StandardButton.Yes:
-            return
-        from storage import restore_backup
-
-        path = self.store.path
-        self.close()
-        self.store.close()
-        restore_backup(backup, path)
-        QtCore.QProcess.startDetached(sys.executable, ["-m", "app"])
-        QtWidgets.QApplication.instance().quit()
-
     def show_welcome(self) -> None:
         self.welcome.refresh()
         self.pages.setCurrentWidget(self.welcome)
@@ -220,6 +213,31 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_chat(self) -> None:
         self.pages.setCurrentWidget(self.chat_page)
         self.composer.edit.setFocus()
+
+    def new_chat(self) -> None:
+        """New chat (the button, Ctrl+N): an empty chat with the cursor in the composer. No
+        row is made until the first message is sent, and a chat still empty is reused, so
+        pressing it twice leaves no empty "New chat" behind."""
+        c = self.controller
+        empty = not c.thread and not self.chat_view.messages()
+        if not empty:
+            c.open_conversation(None)
+            self.refresh_conversations()
+        self.show_chat()
+        self.activateWindow()
+        self.composer.edit.setFocus()
+
+    def show_about(self) -> None:
+        from app.gui.help import AboutDialog
+
+        self.about_dialog = AboutDialog(self)  # kept for tests, alive while open
+        self.about_dialog.open()
+
+    def show_shortcuts(self) -> None:
+        from app.gui.help import ShortcutsSheet
+
+        self.shortcuts_sheet = ShortcutsSheet(self)  # kept for tests, alive while open
+        self.shortcuts_sheet.open()
 
     def use_model(self, path: str) -> None:
         """The user picked a model to chat with: it becomes the default and loads."""
@@ -254,13 +272,37 @@ class MainWindow(QtWidgets.QMainWindow):
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
+            self.show_drop_zone(True)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.show_drop_zone(False)
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.show_drop_zone(False)
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if files:
             self.show_chat()
             self.attacher.attach(files)
             event.acceptProposedAction()
+
+    def show_drop_zone(self, shown: bool) -> None:
+        """The highlight while files are dragged over the window: dropping attaches them."""
+        if shown:
+            self.drop_zone.setGeometry(self.centralWidget().geometry().adjusted(12, 12, -12, -12))
+            self.drop_zone.raise_()
+        self.drop_zone.setVisible(shown)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        kind = event.type()
+        if kind == QtCore.QEvent.Type.DragEnter and event.mimeData().hasUrls():
+            self.show_drop_zone(True)
+        elif kind in (QtCore.QEvent.Type.DragLeave, QtCore.QEvent.Type.Drop):
+            self.show_drop_zone(False)
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.composer.fit_height()  # at most a third of the window
 
     def show_search(self) -> None:
         from app.gui.search_dialog import SearchDialog
@@ -301,6 +343,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_preferences(self, prefs: preferences.Preferences) -> None:
         self.controller.hide_reasoning = prefs.hide_reasoning
         self.apply_theme(prefs.theme)
+        self.controller.refresh_defaults()  # the next turn's effort and sampling, no reload
 
     def apply_theme(self, choice: str) -> None:
         app = QtWidgets.QApplication.instance()
@@ -316,14 +359,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.manager.raise_()
         self.manager.activateWindow()
 
-    def _on_model_loaded(self, info) -> None:
-        if model_library.default_model(self.store) is None:  # the first model becomes the default
-            model_library.set_default(self.store, info.path)
-
     def _on_defaults(self, defaults) -> None:
         """The open chat's defaults (its preset over the model's settings): the preset bar, and
-        the composer's effort when the model takes one."""
-        self.composer.set_effort(defaults.effort)
+        the composer's effort, unless the person moved the slider in this chat (loading
+        another model leaves it where they put it)."""
+        chat = (self.controller.conversation_id, defaults.preset.id if defaults.preset else None)
+        if chat != self._effort_for:  # another chat, or another preset: its defaults again
+            self._effort_for = chat
+            self.composer.effort_chosen = False
+        if not self.composer.effort_chosen:
+            self.composer.set_effort(defaults.effort)
         self.prompts.show_preset(defaults.preset)
         if defaults.preset_error:
             self.show_banner(f"The chat's preset is left out: {defaults.preset_error}", "error")
@@ -350,39 +395,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._banner_action = then
         self.banner.show_message(text, kind, action)
 
-    def _show_no_model(self) -> None:
-        if self.session.model is None and self.session.loading_path is None:
-            self.show_banner("No model is loaded. Choose one (gpt-oss-20b is the one Hearth is "
-                              "made for) to start chatting.", "info", CHOOSE_MODEL, self.show_welcome)
-
-    def _on_model_loading(self, path: str) -> None:
-        self.model_label.setText(f"Loading {Path(path).name}…")
-        self.show_banner(f"Loading {Path(path).name}…", "busy", "Cancel", self.session.cancel_load)
-
-    def _on_model_progress(self, path: str, fraction: float) -> None:
-        if self.session.loading_path == path:
-            self.banner.label.setText(f"Loading {Path(path).name}… {fraction:.0%}")
-
-    def _on_model_refused(self, path: str, why: str) -> None:
-        self.show_banner(why, "error", "Load anyway",
-                          lambda: self.session.load(path, allow_swap=True))
-
-    def _on_model_changed(self, info) -> None:
-        if info is None:
-            self.model_label.setText("No model")
-            self.setWindowTitle("Hearth")
-            self._show_no_model()  # replaced at once by a failure's message, if there is one
-            return
-        self.banner.hide()
-        self.window_tools.button.set_model(info.harmony)
-        if info.template_warning:
-            self.show_banner(info.template_warning, "info")
-        self.model_label.setText(info.name)
-        self.setWindowTitle(f"Hearth — {info.name}")
-
-    def _on_model_failed(self, message: str) -> None:
-        self.show_banner(message, "error", CHOOSE_MODEL, self.show_welcome)
-
     def _on_send_refused(self, text: str, why: str) -> None:
         self.composer.restore(text)
         self.statusBar().showMessage(why, 6000)
@@ -398,32 +410,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        self.citation_box = self.library.show_citation(answer_id, key)  # kept for tests
+        self.citation_box = self.library.show_citation(answer_id, key) or self.citation_box
 
     def show_info(self, message_id: int) -> None:
-        from app.gui.chat.info_popover import InfoPopover
-
-        message = self.store.messages.get(message_id)
-        widget = self.controller.message_widget(message_id)
-        if message is None:
-            return
-        loaded = self.session.model
-        sha = self.store.model_files.cached_sha256(loaded.path) if loaded else None
-        popover = InfoPopover(message, sha, self)
-        popover.rerun_requested.connect(self.controller.actions.rerun_exactly)
-        anchor = widget.actions if widget is not None else self
-        popover.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
-        popover.show()
-        self.info_popover = popover  # kept for tests
+        self.info_popover = info_popover.show_info(self, message_id) or self.info_popover
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if not self._closed:  # once: a second close (at exit) finds the database closed
             self._closed = True
             self.attacher.closed = True
             if not self.store.read_only:
+                self.drafts.save()
                 self._save_window_state()
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
+        self.window_engines.stop()  # before the engine thread it serves from ends
         self.session.shutdown()
         self.window_tools.close()  # python workers, MCP servers: after the engine used them
         self.library.close()  # the indexer stops after its file; pending files wait

@@ -1,7 +1,8 @@
 """Search every chat and the library (Ctrl/Cmd+K): full-text over messages and over the
-passages of library files, in two tabs, matches highlighted. Enter on a message opens the
-conversation at it, on its branch; on a passage, the passage with its file and page and a
-button to open the file.
+passages of library files, in two tabs, matches highlighted and a message marked as the
+question, the answer or its reasoning. Up and Down move through the shown tab's results from
+the search field; Enter or a click on a message opens the conversation at it, on its branch,
+on a passage the passage with its file and page and a button to open the file.
 
 Chats are searched on the GUI thread (a few ms, see docs/performance.md); the library, which
 can hold a million passages, on a worker thread with its own connection, the newest query's
@@ -13,7 +14,7 @@ import html
 
 from app.core.library.sources import Source, of_hit
 from app.gui.background import BackgroundOp
-from app.gui.qt import Qt, QTimer, QtWidgets, Signal
+from app.gui.qt import Qt, QtCore, QTimer, QtWidgets, Signal
 from storage import Store
 from storage.library import search_library
 
@@ -58,15 +59,17 @@ class SearchDialog(QtWidgets.QDialog):
         self._timer.timeout.connect(self.run)
         self.query.textChanged.connect(lambda _text: self._timer.start())
         self.query.returnPressed.connect(self._open_current)
-        self.results.itemActivated.connect(lambda _item: self._open_current())
-        self.passages.itemActivated.connect(lambda _item: self._open_current())
+        self.query.installEventFilter(self)  # Up/Down move the selection, typing stays here
+        for results in (self.results, self.passages):
+            results.itemActivated.connect(lambda _item: self._open_current())
+            results.itemClicked.connect(lambda _item: self._open_current())
 
     def run(self) -> None:
         self.results.clear()
         text = self.query.text()
         hits = self.store.search(text, limit=100) if text.strip() else []
         for hit in hits:
-            who = "You" if hit.role == "user" else "Answer"
+            who = "You" if hit.role == "user" else "Reasoning" if hit.in_reasoning else "Answer"
             branch = "" if hit.on_current_branch else " (another branch)"
             self._add(self.results, f"<b>{_escape(hit.conversation_title)}</b> · {who}{branch}<br>"
                       f"{hit.snippet_html('b')}", (hit.conversation_id, hit.message_id))
@@ -140,6 +143,23 @@ class SearchDialog(QtWidgets.QDialog):
         item.setSizeHint(label.sizeHint())
         widget.addItem(item)
         widget.setItemWidget(item, label)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.query and event.type() == QtCore.QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown,
+                                    Qt.Key.Key_PageUp):
+            if self._timer.isActive():  # the list for what is typed, first
+                self._timer.stop()
+                self.run()
+            shown = self.tabs.currentWidget()
+            if shown.count():
+                step = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 5,
+                        Qt.Key.Key_PageUp: -5}[event.key()]
+                row = max(0, min(shown.count() - 1, shown.currentRow() + step))
+                shown.setCurrentRow(row)
+                shown.scrollToItem(shown.item(row))
+            return True
+        return super().eventFilter(watched, event)
 
     def _open_current(self) -> None:
         if self._timer.isActive():  # Enter typed faster than the debounce

@@ -13,9 +13,10 @@ import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from app.core import model_library
+from app.core import engines, model_library
 from app.core.engine_host import EngineHost, EngineState
 from app.gui.background import BackgroundOp, GuiCall
 from app.gui.qt import QObject, Signal
@@ -33,6 +34,7 @@ class ModelInfo:
     name: str
     n_ctx: int
     harmony: bool
+    reasoning: str = "none"  # app/core/sampling_defaults.py: effort | switch | always | none
     # Why the model's own chat template is not used (broken or hostile: ChatML instead), or None.
     template_warning: str | None = None
 
@@ -60,7 +62,11 @@ class ModelSession(QObject):
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, path: str, options: LoadOptions | None = None, *, allow_swap: bool = False) -> None:
-        """Load `path` with its saved settings (or `options`), replacing the current model."""
+        """Load `path` with its saved settings (or `options`), replacing the current model.
+        A remote model's reference (`remote:URL#MODEL`) connects to its endpoint instead."""
+        if engines.is_ref(path):
+            self._load_remote(path)
+            return
         if options is None:
             options = model_library.load_options(self.store, path, allow_swap=allow_swap)
         self._cancel_load.set()  # a load still running gives way to this one
@@ -80,6 +86,22 @@ class ModelSession(QObject):
         future = self.host.load(path, options, on_progress=progress)
         future.add_done_callback(lambda f: self._on_gui(lambda: self._load_done(generation, path, f)))
 
+    def _load_remote(self, ref: str) -> None:
+        """The engine thread connects (models list, tokenizer probe) and keeps the remote
+        engine as it would a local one: turns then run on it the same way."""
+        self._cancel_load.set()
+        self._cancel_load = threading.Event()
+        self._generation += 1
+        generation = self._generation
+        self.model, self.loading_path = None, ref
+        self.loading.emit(ref)
+
+        def connect(state: EngineState):
+            return engines.open_engine(state.store if state.open_store else None, ref)
+
+        future = self.host.load_engine(connect)
+        future.add_done_callback(lambda f: self._on_gui(lambda: self._load_done(generation, ref, f)))
+
     def cancel_load(self) -> None:
         self._cancel_load.set()
 
@@ -98,11 +120,22 @@ class ModelSession(QObject):
         error = future.exception()
         if error is None:
             engine = future.result()
-            self.model = ModelInfo(path, engine.name, engine.n_ctx, engine.template.is_harmony,
+            from app.core.sampling_defaults import reasoning_kind
+
+            remote = engines.is_ref(path)
+            if not remote:  # what the header just read says about its sampling
+                model_library.remember_traits(path, engine.info)
+            starter = model_library.starter_path()
+            name = (model_library.STARTER_NAME if not remote and starter and Path(path) == starter
+                    else engine.name)
+            # `harmony` enables the tools: a remote chat endpoint takes them as OpenAI tools.
+            self.model = ModelInfo(path, name, engine.n_ctx,
+                                   engine.tools_supported if remote else engine.template.is_harmony,
+                                   reasoning_kind(engine.template.source),
                                    engine.template_warning)
             self.loaded.emit(self.model)
             self.changed.emit(self.model)
-            if self.store.model_files.cached_sha256(path) is None:
+            if not remote and self.store.model_files.cached_sha256(path) is None:
                 self._hash_in_background(path)
             return
         self.model = None

@@ -40,14 +40,22 @@ class SettingsDialog(QtWidgets.QDialog):
         self.n_ctx.setValue(current.n_ctx)
         self.n_ctx.setToolTip("More context holds longer chats and documents, and needs more "
                               "memory (the model manager shows the fit).")
+        # Sampling: each model's own recommendation (its file's, its model card's, else
+        # llama.cpp's) unless the person picks numbers for every model here.
+        self.recommended = QtWidgets.QCheckBox("Each model's recommended sampling")
+        self.recommended.setToolTip("What the model's file or its makers' model card recommend "
+                                    "(SmolLM2: temperature 0.2, gpt-oss: 1.0…), else llama.cpp's "
+                                    "defaults. The model manager shows each value's source.")
+        self.recommended.setChecked(current.temperature is None and current.top_p is None)
         self.temperature = QtWidgets.QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(current.temperature)
+        self.temperature.setValue(0.7 if current.temperature is None else current.temperature)
         self.top_p = QtWidgets.QDoubleSpinBox()
         self.top_p.setRange(0.05, 1.0)
         self.top_p.setSingleStep(0.05)
-        self.top_p.setValue(current.top_p)
+        self.top_p.setValue(0.9 if current.top_p is None else current.top_p)
+        self.recommended.toggled.connect(self._sync_sampling)
         self.gpu = QtWidgets.QComboBox()
         for label, _value in GPU_CHOICES:
             self.gpu.addItem(label)
@@ -83,19 +91,21 @@ class SettingsDialog(QtWidgets.QDialog):
         form = QtWidgets.QFormLayout()
         form.addRow("Theme", self.theme)
         form.addRow("Reasoning effort", self.effort)
-        form.addRow("Context size", self.n_ctx)
+        form.addRow("Context size", _with_hint(self.n_ctx, "next load"))
+        form.addRow("Sampling", self.recommended)
         form.addRow("Temperature", self.temperature)
         form.addRow("Top-p", self.top_p)
-        form.addRow("GPU offload", gpu_row)
+        form.addRow("GPU offload", _with_hint(gpu_row, "next load"))
         form.addRow("", self.hide_reasoning)
         form.addRow("Data folder", folder_row)
         library = QtWidgets.QPushButton("Library folders…")
         library.setToolTip("Folders of documents Hearth indexes for search and the model")
         library.clicked.connect(self.library_requested)
         form.addRow("Library", library)
-        note = QtWidgets.QLabel("Effort, context, temperature and top-p are the defaults for "
-                                "models without settings of their own (Models → Model manager). "
-                                "Context and GPU changes apply the next time a model loads.")
+        note = QtWidgets.QLabel("These are the defaults for models without settings of their "
+                                "own (Models → Model manager). Effort and sampling apply to the "
+                                "next answer; context size and GPU offload apply the next time "
+                                "a model loads.")
         note.setObjectName("facts")
         note.setWordWrap(True)
         self.error = QtWidgets.QLabel()
@@ -111,7 +121,12 @@ class SettingsDialog(QtWidgets.QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self._sync_gpu()
+        self._sync_sampling()
         self.setMinimumWidth(520)
+
+    def _sync_sampling(self) -> None:
+        for spin in (self.temperature, self.top_p):
+            spin.setEnabled(not self.recommended.isChecked())
 
     def move_data_folder(self, folder: str | None = None) -> None:
         folder = folder or QtWidgets.QFileDialog.getExistingDirectory(
@@ -138,8 +153,10 @@ class SettingsDialog(QtWidgets.QDialog):
         return replace(preferences.load(self.store),
                        theme=preferences.THEMES[self.theme.currentIndex()],
                        effort=EFFORTS[self.effort.currentIndex()], n_ctx=self.n_ctx.value(),
-                       temperature=round(self.temperature.value(), 2),
-                       top_p=round(self.top_p.value(), 2), gpu_layers=gpu,
+                       temperature=None if self.recommended.isChecked()
+                       else round(self.temperature.value(), 2),
+                       top_p=None if self.recommended.isChecked() else round(self.top_p.value(), 2),
+                       gpu_layers=gpu,
                        hide_reasoning=self.hide_reasoning.isChecked())
 
     def accept(self) -> None:
@@ -152,3 +169,19 @@ class SettingsDialog(QtWidgets.QDialog):
             return
         self.applied.emit(prefs)
         super().accept()
+
+
+def _with_hint(field, hint: str) -> QtWidgets.QWidget:
+    """A field with a small note beside it ("next load": it needs the model loaded again)."""
+    row = QtWidgets.QWidget()
+    layout = QtWidgets.QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    if isinstance(field, QtWidgets.QLayout):
+        layout.addLayout(field, 1)
+    else:
+        layout.addWidget(field, 1)
+    note = QtWidgets.QLabel(hint)
+    note.setObjectName("samplingSource")
+    note.setToolTip("Applies the next time a model loads")
+    layout.addWidget(note)
+    return row

@@ -243,6 +243,11 @@ def find_in_folders(folders: Iterable[Path]) -> list[FoundModel]:
                    for folder in folders for file in _gguf_files(folder))
 
 
+def find_files(paths: Iterable[str | os.PathLike]) -> list[FoundModel]:
+    """Single files the person opened (Open model…), wherever they are."""
+    return _unique(_model(Path(p), "opened", None, Path(p).name) for p in paths if Path(p).is_file())
+
+
 def _model(path: Path, source: str, repo: str | None, filename: str, *,
            sha256: str | None = None) -> FoundModel | None:
     """The entry for one file, or None for a file that is not a model by itself."""

@@ -124,8 +124,8 @@ def resolve(repo_id: str, filename: str, revision: str = "main") -> RemoteFile:
     except RevisionNotFoundError as exc:
         raise DownloadError(f"{repo_id} has no revision {revision!r}.") from exc
     except Exception as exc:  # HfHubHTTPError, httpx's connection errors, OSError
-        raise DownloadError(f"Could not reach Hugging Face ({_short(exc)}). Check the "
-                            "connection and try again; the download resumes where it stopped.") from exc
+        raise DownloadError(f"{unreachable(exc)} Check the connection and try again; the "
+                            "download resumes where it stopped.") from exc
     if meta.size is None:
         raise DownloadError(f"Hugging Face did not say how large {filename} is; cannot download it safely.")
     etag = (meta.etag or "").lower()
@@ -185,10 +185,10 @@ def _download_locked(remote: RemoteFile, dest: Path, revision: str, on_progress,
         if _is_disk_full(exc):
             raise DownloadError(f"The disk filled up while downloading {filename}. Free some "
                                 "space and resume; nothing downloaded so far is lost.") from exc
-        raise DownloadError(f"The download of {filename} was interrupted ({_short(exc)}). "
+        raise DownloadError(f"The download of {filename} was interrupted: {_reason(exc)}. "
                             "Resume it to continue where it stopped.") from exc
     except Exception as exc:  # httpx / huggingface-hub errors after their own retries
-        raise DownloadError(f"The download of {filename} was interrupted ({_short(exc)}). "
+        raise DownloadError(f"The download of {filename} was interrupted: {_reason(exc)}. "
                             "Resume it to continue where it stopped.") from exc
 
     got = partial_path(dest).stat().st_size
@@ -333,6 +333,53 @@ def _is_disk_full(exc: OSError) -> bool:
     import errno
 
     return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+
+
+def _host() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(endpoint()).netloc or endpoint()
+
+
+_NO_NAME = ("name or service not known", "temporary failure in name resolution",
+            "nodename nor servname", "getaddrinfo failed", "no address associated")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the hub could not be reached, in words rather than "[Errno -2] …"."""
+    import socket
+    import ssl
+
+    host = _host()
+    for link in _chain(exc):
+        text = str(link).lower()
+        if isinstance(link, socket.gaierror) or any(words in text for words in _NO_NAME):
+            return f"no internet connection — Hearth could not reach {host}"
+        if isinstance(link, ConnectionRefusedError) or "connection refused" in text:
+            return f"{host} refused the connection"
+        if isinstance(link, (TimeoutError, socket.timeout)) or "timed out" in text:
+            return f"{host} did not answer in time"
+        if isinstance(link, ssl.SSLError) or "certificate" in text:
+            return f"a secure connection to {host} could not be made (a certificate problem)"
+        if isinstance(link, (ConnectionResetError, ConnectionAbortedError)) or "reset by peer" in text:
+            return f"the connection to {host} was cut"
+        if isinstance(link, OSError) and "network is unreachable" in text:
+            return f"no internet connection — Hearth could not reach {host}"
+    return f"Hearth could not reach {host} ({_short(exc)})"
+
+
+def unreachable(exc: BaseException) -> str:
+    """A sentence saying why the hub could not be reached."""
+    reason = _reason(exc)
+    return reason[0].upper() + reason[1:] + "."
 
 
 def _short(exc: BaseException) -> str:

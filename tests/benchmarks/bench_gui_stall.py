@@ -33,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +47,12 @@ import llama_cpp  # noqa: E402,F401  (before numpy, as inference.runtime does)
 from machine import Contention, code_version, machine, note  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
+from app.core import model_library, provenance  # noqa: E402
 from app.gui import theme  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
-from app.gui.workers import ModelInfo  # noqa: E402
+from app.gui.session import ModelInfo  # noqa: E402
 from inference.events import AnswerDelta  # noqa: E402
 from inference.runtime import LoadOptions  # noqa: E402
-from inference.sampling import Sampling  # noqa: E402
 from storage import Store  # noqa: E402
 
 TARGET_MS = 16.0
@@ -303,10 +305,14 @@ def run_loop_until(app, condition, timeout_s: float, settle_s: float = 0.2) -> N
 def bench_smollm2(app: TracingApp, window: MainWindow) -> dict:
     controller = window.controller
     loaded = []
-    controller.model_changed.connect(lambda info: info and loaded.append(info))
-    controller.open_model(str(smollm2()), LoadOptions(n_ctx=4096))
+    path = str(smollm2())
+    # Greedy and a fixed length, as the model's own settings: a turn reads them every time.
+    own = model_library.own_prefs(window.store, path)
+    model_library.set_prefs(window.store, path, replace(own, temperature=0.0,
+                                                        max_tokens=SMOLLM2_TOKENS))
+    window.session.changed.connect(lambda info: info and loaded.append(info))
+    window.session.load(path, LoadOptions(n_ctx=4096))
     wait_until(app, lambda: loaded, 60)
-    controller.sampling = Sampling(temperature=0.0, max_tokens=SMOLLM2_TOKENS)
     drains = DrainTimer(controller)
     busy = []
     controller.busy_changed.connect(busy.append)
@@ -317,9 +323,9 @@ def bench_smollm2(app: TracingApp, window: MainWindow) -> dict:
     run_loop_until(app, lambda: busy and busy[-1] is False, 180)
     meter.stop()
     trace, app.trace = app.trace, None
-    stats = controller.store.messages.thread(controller.conversation_id)[-1].stats
-    return summary(meter, trace, {"generated_tokens": stats.get("generated_tokens"),
-                                  "decode_tps": stats.get("decode_tps"), **drains.summary()})
+    made = provenance.of(controller.store.messages.thread(controller.conversation_id)[-1])
+    return summary(meter, trace, {"generated_tokens": made.generated_tokens,
+                                  "decode_tps": made.decode_tps, **drains.summary()})
 
 
 def code_answer(lines: int = 400) -> str:
@@ -334,7 +340,7 @@ def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | No
                     answer: str | None = None) -> dict:
     """The real send path up to the inference thread, whose place a feeder thread takes."""
     controller = window.controller
-    controller.model = ModelInfo("synthetic.gguf", "synthetic", 32768, False)
+    window.session.model = ModelInfo("synthetic.gguf", "synthetic", 32768, False)
     answer = answer or markdown_answer()
     pieces = tokens_of(answer)
     assert "".join(pieces) == answer
@@ -343,7 +349,7 @@ def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | No
         drains.profile = cProfile.Profile()
     finished = threading.Event()
 
-    def feed(request, cancel) -> None:
+    def feed(_turn, _on_done=None, _on_failed=None):
         def run() -> None:
             start = time.perf_counter()
             for i, piece in enumerate(pieces):
@@ -354,8 +360,9 @@ def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | No
                 controller._buffer.push(AnswerDelta(piece))
             finished.set()
         threading.Thread(target=run, daemon=True).start()
+        return Future()  # never done: the turn is ended by hand below
 
-    controller._inference.run_turn = feed  # the inference thread is not involved
+    window.session.run = feed  # the engine's thread is not involved: a feeder takes its place
     meter = StallMeter()
     app.trace = []
     meter.start()
@@ -385,8 +392,8 @@ def bench_synthetic(app: TracingApp, window: MainWindow, profile_path: Path | No
     if drains.profile is not None:
         drains.profile.dump_stats(str(profile_path))
         out["drain_profile"] = top_functions(profile_path)
-    controller._cancel = None  # the turn never reaches the worker: end it by hand
-    controller.busy_changed.emit(False)
+    controller._end_turn_state()  # the turn never reached the engine: end it by hand
+    del window.session.run
     return out
 
 
@@ -407,6 +414,7 @@ def main() -> None:
     app = TracingApp([])
     theme.apply(app, "light")
     results = {"machine": machine(), "code": code_version(), "target_ms": TARGET_MS}
+    (ROOT / "bench-results").mkdir(exist_ok=True)
     contention = Contention().__enter__()
     store = Store()
     window = MainWindow(store)
@@ -424,8 +432,8 @@ def main() -> None:
         nones = sys.getrefcount(None)
         results["smollm2"] = bench_smollm2(app, window)
         results["smollm2"]["none_refcount_change"] = sys.getrefcount(None) - nones
-        window.controller.unload_model()
-        wait_until(app, lambda: window.controller.model is None, 10)
+        window.session.unload()
+        wait_until(app, lambda: window.session.model is None, 10)
     if only in (None, "synthetic"):
         window.controller.new_conversation()
         nones = sys.getrefcount(None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.core import requests
-from app.gui.qt import QtGui
 from common.errors import UserError
 from storage import Message
 
@@ -31,8 +30,12 @@ class MessageActions:
     def perform(self, action: str, message_id: int) -> None:
         """A message widget's action button (or citation link) was clicked."""
         if action == "copy":
+            from app.gui import clipboard
+
             message = self.store.messages.get(message_id)
-            QtGui.QGuiApplication.clipboard().setText(message.content if message else "")
+            widget = self.chat.message_widget(message_id)
+            clipboard.copy(message.content if message else "", widget,
+                           widget.actions.buttons.get("copy") if widget is not None else None)
         elif action == "regenerate":
             self.regenerate(message_id)
         elif action == "continue":
@@ -99,7 +102,8 @@ class MessageActions:
     def regenerate(self, answer_id: int) -> bool:
         return self._start(lambda: requests.regenerate_request(
             self.store, answer_id, model_path=self.chat.model_path,
-            effort=self.chat.effort_provider()), replace_after=self._question_of(answer_id))
+            effort=self.chat.effort_provider(), thinking=self.chat.thinking_provider()),
+            replace_after=self._question_of(answer_id))
 
     def continue_answer(self, answer_id: int) -> bool:
         widget = self.chat.message_widget(answer_id)

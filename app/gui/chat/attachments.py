@@ -72,6 +72,8 @@ class AttachmentChip(QtWidgets.QFrame):
 class AttachmentTray(QtWidgets.QWidget):
     """The chips waiting to go with the next message."""
 
+    removed = Signal()
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._layout = QtWidgets.QHBoxLayout(self)
@@ -93,6 +95,7 @@ class AttachmentTray(QtWidgets.QWidget):
         self._layout.removeWidget(chip)
         chip.deleteLater()
         self.setVisible(bool(self.chips()))
+        self.removed.emit()
 
     def take_ready(self) -> list[AttachmentChip]:
         """The chips that go with the message now (read fine); they leave the tray."""
@@ -116,9 +119,12 @@ class Attacher(QObject):
     """Reads attached files into the document library on the pool, one chip each, and hands
     the ready ones to the message being sent."""
 
+    changed = Signal()  # a document became ready or left the tray: the context meter follows
+
     def __init__(self, store: Store, tray: AttachmentTray, parent=None) -> None:
         super().__init__(parent)
         self.store, self.tray = store, tray
+        tray.removed.connect(self.changed)
         self.closed = False  # the window closed: results of reads still running are dropped
 
     def attach(self, paths: list) -> None:
@@ -148,9 +154,14 @@ class Attacher(QObject):
                 relay.deleteLater()
                 if isValid(chip):
                     chip.set_document(doc)
+                    self.changed.emit()
 
             BackgroundOp(self, work, alive=lambda: not self.closed).success(done) \
                 .failure(failed).run_in_background()
+
+    def ready_ids(self) -> tuple[int, ...]:
+        """The documents ready to go with the next message (they stay in the tray)."""
+        return tuple(chip.document_id for chip in self.tray.chips() if chip.ready)
 
     def take(self) -> tuple[int, ...] | None:
         """The document ids going with the message being sent; None while a file is still

@@ -1,10 +1,13 @@
-"""Where the user writes: Enter sends, Shift+Enter breaks the line; effort slider; Send/Stop."""
+"""Where the user writes: Enter sends, Shift+Enter breaks the line; the reasoning control the
+model takes (an effort slider, a think switch, or none); Send/Stop. It grows with its text."""
 
 from __future__ import annotations
 
 from app.gui.chat.attachments import AttachmentTray
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 from common.values import EFFORTS
+
+MIN_HEIGHT = 84  # about three lines
 
 
 class MessageEdit(QtWidgets.QPlainTextEdit):
@@ -68,7 +71,8 @@ class Composer(QtWidgets.QFrame):
         self.edit.setObjectName("composerEdit")
         self.edit.setPlaceholderText("Ask anything — Enter sends, Shift+Enter for a new line")
         self.edit.setTabChangesFocus(True)
-        self.edit.setFixedHeight(84)
+        self.edit.setFixedHeight(MIN_HEIGHT)
+        self.edit.document().documentLayout().documentSizeChanged.connect(self.fit_height)
         self.edit.submitted.connect(self._on_submit)
         self.edit.up_in_empty.connect(self.edit_last_requested)
         self.edit.files_given.connect(self.attach_requested)
@@ -102,6 +106,22 @@ class Composer(QtWidgets.QFrame):
         self.effort_label.setObjectName("effortLabel")
         self.effort.valueChanged.connect(self._show_effort)
         self.set_effort("medium")
+        # Moved by the person (not by a chat's or model's defaults): it then stays put.
+        self.effort_chosen = False
+        self.effort.actionTriggered.connect(lambda _action: setattr(self, "effort_chosen", True))
+        self.effort_box = QtWidgets.QWidget()  # shown for models that take an effort
+        effort_row = QtWidgets.QHBoxLayout(self.effort_box)
+        effort_row.setContentsMargins(0, 0, 0, 0)
+        effort_row.addWidget(QtWidgets.QLabel("Reasoning"))
+        effort_row.addWidget(self.effort)
+        effort_row.addWidget(self.effort_label)
+        self.thinking = QtWidgets.QCheckBox("Think first")  # for <think> models with a switch
+        self.thinking.setObjectName("thinkingSwitch")
+        self.thinking.setChecked(True)
+        self.thinking.setToolTip("This model can reason in a block of its own before it "
+                                 "answers: slower, often better. Off, it answers at once.")
+        self.reasoning_kind: str | None = None
+        self.set_reasoning(None)
 
         self.button = QtWidgets.QPushButton("Send")
         self.button.setObjectName("sendButton")
@@ -112,9 +132,8 @@ class Composer(QtWidgets.QFrame):
         controls = QtWidgets.QHBoxLayout()
         self._controls = controls
         controls.addWidget(self.attach_button)
-        controls.addWidget(QtWidgets.QLabel("Reasoning"))
-        controls.addWidget(self.effort)
-        controls.addWidget(self.effort_label)
+        controls.addWidget(self.effort_box)
+        controls.addWidget(self.thinking)
         controls.addStretch(1)
         controls.addWidget(self.context_meter)
         controls.addWidget(self.button)
@@ -147,6 +166,41 @@ class Composer(QtWidgets.QFrame):
 
     def _show_effort(self) -> None:
         self.effort_label.setText(self.effort_name.capitalize())
+
+    def set_reasoning(self, kind: str | None) -> None:
+        """The control the loaded model takes: "effort" (gpt-oss) the slider, "switch" (a
+        <think> template with enable_thinking) the switch, anything else neither. Each keeps
+        where the person left it."""
+        self.reasoning_kind = kind
+        self.effort_box.setVisible(kind == "effort")
+        self.thinking.setVisible(kind == "switch")
+
+    def thinking_choice(self) -> bool | None:
+        """The think switch for the next turn; None where the model has none."""
+        return self.thinking.isChecked() if self.reasoning_kind == "switch" else None
+
+    def fit_height(self, *_args) -> None:
+        """As tall as the text, from about three lines up to a third of the window."""
+        lines = self.edit.document().documentLayout().documentSize().height()  # in lines
+        chrome = self.edit.height() - self.edit.viewport().height()
+        margin = 2 * self.edit.document().documentMargin()
+        wanted = int(lines * self.edit.fontMetrics().lineSpacing() + margin + chrome) + 2
+        window = self.window()
+        cap = window.height() // 3 if window is not self else 4 * MIN_HEIGHT
+        height = max(MIN_HEIGHT, min(wanted, max(MIN_HEIGHT, cap)))
+        if height != self.edit.height():
+            self.edit.setFixedHeight(height)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.fit_height()  # a new width wraps the text anew
+
+    def set_draft(self, text: str) -> None:
+        """Show a chat's kept draft (or nothing), the cursor at its end."""
+        if self.editing:
+            return
+        self.edit.setPlainText(text)
+        self.edit.moveCursor(QtGui.QTextCursor.MoveOperation.End)
 
     def set_generating(self, generating: bool) -> None:
         """Send becomes Stop while an answer streams."""

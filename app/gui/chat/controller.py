@@ -9,16 +9,18 @@ app/gui/chat/actions.py.
 from __future__ import annotations
 
 import threading
+import time
 
 from app.core import requests
 from app.core.event_buffer import EventBuffer
 from app.core.provenance import Provenance
-from app.core.turns import TurnRequest, TurnResult, history_for, run_turn
+from app.core.tools import registry as tool_registry
+from app.core.turns import TurnRequest, TurnResult, run_turn
 from app.gui.background import GuiCall
 from app.gui.chat.actions import MessageActions
-from app.core.tools import registry as tool_registry
-from app.gui.chat.messages import AssistantMessage, UserMessage
 from app.gui.chat.approvals import ApprovalPrompts
+from app.gui.chat.messages import AssistantMessage, UserMessage
+from app.gui.chat.meter import ContextMeter
 from app.gui.chat.tool_block import show_tool_event
 from app.gui.chat.view import ChatView
 from app.gui.qt import QObject, QTimer, QtWidgets, Signal
@@ -38,6 +40,7 @@ class ChatController(QObject):
     busy_changed = Signal(bool)  # an answer is streaming
     stats_changed = Signal(object)  # Provenance of the last answer
     context_changed = Signal(int, int)  # tokens used, context size
+    speed_changed = Signal(float)  # tokens/s of the answer streaming now
     send_refused = Signal(str, str)  # text to give back to the composer, why
     messages_deleted = Signal(list)  # ids, for the Undo offer
     conversation_trashed = Signal(int)  # id, for the Undo offer
@@ -54,9 +57,12 @@ class ChatController(QObject):
         self.conversation_id: int | None = None
         self.hide_reasoning = False
         self.effort_provider = lambda: None  # the composer's effort for the next turn
+        self.thinking_provider = lambda: None  # the composer's think switch (None: no switch)
+        self.pending_documents = lambda: ()  # ids of the composer's ready attachments
         self.attachments_provider = lambda: ()  # the composer's ready documents, None if busy
         self.tools = None  # app/core/tools/registry.ToolRegistry, set by the window
         self.approvals = ApprovalPrompts(self)  # tool calls waiting for the person
+        self.meter = ContextMeter(self)  # what the next turn would take of the context
         self.thread: list[Message] = []  # the shown branch
         self.actions = MessageActions(self)
         self._buffer = EventBuffer()
@@ -73,6 +79,7 @@ class ChatController(QObject):
         self._delete_after_turn: int | None = None
         self._shown_from = 0  # index in `thread` of the first message with a widget
         self._shut = False
+        self._usage: list = []  # (monotonic time, tokens in the context) while a turn streams
         session.changed.connect(self._on_model_changed)
 
     # -- models --------------------------------------------------------------------------------
@@ -84,18 +91,18 @@ class ChatController(QObject):
     def defaults(self) -> requests.TurnDefaults:
         model = self.session.model or self.session.loading_path
         return requests.defaults_for(self.store, self.conversation_id,
-                                     getattr(model, "path", model))
+                                     getattr(model, "path", model), cached_only=True)
 
     def refresh_defaults(self) -> None:
         """The chat's preset changed: the bar, the composer's effort and the meter follow."""
         self.defaults_changed.emit(self.defaults())
-        self._measure_context()
+        self.meter.measure()
 
     def _on_model_changed(self, info) -> None:
         self.defaults_changed.emit(self.defaults())
         if info is not None:
             self.context_changed.emit(0, info.n_ctx)
-            self._measure_context()
+            self.meter.measure()
 
     # -- conversations -------------------------------------------------------------------------
 
@@ -121,7 +128,7 @@ class ChatController(QObject):
         self.view.set_earlier(self._shown_from, self.show_earlier)
         self.defaults_changed.emit(self.defaults())
         self.conversation_opened.emit(conversation_id or 0)
-        self._measure_context()
+        self.meter.measure()
 
     def show_earlier(self) -> None:
         start = max(0, self._shown_from - PAGE)
@@ -142,8 +149,9 @@ class ChatController(QObject):
                     self._stream_widget.tools.add_saved(call)
                 self.approvals.show_pending(self._stream_widget)  # left while it waited
                 return self._stream_widget
-            widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status,
-                                                 Provenance.from_json(m.stats), m.error, m.effort,
+            made = Provenance.from_json(m.stats)
+            widget = AssistantMessage.from_saved(m.content, m.reasoning, m.status, made, m.error,
+                                                 made.effort if m.stats else m.effort,
                                                  message_id=m.id, hide_reasoning=self.hide_reasoning)
             for call in self.store.tool_calls.for_message(m.id):
                 widget.tools.add_saved(call)
@@ -220,11 +228,13 @@ class ChatController(QObject):
             if editing is None:
                 request = requests.request_for(
                     self.store, self.conversation_id or self._create_conversation(), text,
-                    model_path=self.model_path, effort=effort, attachments=attachments)
+                    model_path=self.model_path, effort=effort, attachments=attachments,
+                    thinking=self.thinking_provider())
             else:
                 request = requests.edit_request(self.store, editing.id, text,
                                                 model_path=self.model_path, effort=effort,
-                                                attachments=attachments)
+                                                attachments=attachments,
+                                                thinking=self.thinking_provider())
         except UserError as exc:
             self.send_refused.emit(text, str(exc))
             return False
@@ -281,13 +291,19 @@ class ChatController(QObject):
         self._cancel = cancel = threading.Event()
         on_gui, buffer, tools = self._on_gui, self._buffer, self.tools
         keys = tool_registry.chat_keys(self.store, request.conversation_id) if tools else []
+        self._usage = usage = []
 
         def turn(state) -> TurnResult:  # on the engine's thread
+            engine = state.require_engine()
             toolbox = tools.toolbox(keys, request.conversation_id) if tools else None
             approvals = tool_registry.approvals_for(state.store, request.conversation_id,
                                                     self.approvals.asker(cancel, toolbox))
-            return run_turn(state.store, state.require_engine(), request, cancel=cancel,
-                            on_event=buffer.push,
+
+            def on_event(event) -> None:  # the context used so far, for the meter and tokens/s
+                buffer.push(event)
+                usage.append((time.monotonic(), engine.cached_tokens))
+            return run_turn(state.store, engine, request, cancel=cancel,
+                            on_event=on_event,
                             on_saved=lambda u, a: on_gui(lambda: self._on_turn_saved(u, a)),
                             on_plan=lambda plan: on_gui(lambda: self._on_plan(plan)),
                             model_sha256=state.model_sha256, toolbox=toolbox, approvals=approvals)
@@ -332,6 +348,7 @@ class ChatController(QObject):
         users = [w for w in self.view.messages() if isinstance(w, UserMessage)]
         if users and users[-1].message_id is None:
             users[-1].set_message_id(user_id)
+        self.conversations_changed.emit()  # a new chat is listed, titled, at once
 
     def _drain(self) -> None:
         for event in self._buffer.drain():
@@ -345,6 +362,7 @@ class ChatController(QObject):
                     self._stream_widget.append_answer(event.text)
             elif self._stream_widget is not None:
                 show_tool_event(self._stream_widget.tools, event)
+        self.meter.show_usage(self._usage)
 
     def _end_turn_state(self) -> tuple[bool, bool]:
         """Back to idle before anything that could fail: Send is never left disabled."""
@@ -389,7 +407,7 @@ class ChatController(QObject):
             if branching:  # the "2/3" switchers changed
                 self.open_conversation(self.conversation_id)
             else:
-                self._measure_context()
+                self.meter.measure()
         self.conversations_changed.emit()  # the title and the order may have changed
 
     def recover(self) -> None:
@@ -397,32 +415,10 @@ class ChatController(QObject):
         if self.busy and (self._turn is None or self._turn.done()):
             self._end_turn_state()
 
-    def _measure_context(self) -> None:
-        if self.session.model is None or not self.conversation_id:
-            return
-        conversation_id = self.conversation_id
-        defaults = self.defaults()
-        effort = self.effort_provider() or defaults.effort
-
-        def measure(state) -> int:  # on the engine's thread: tokenizing can take a while
-            from common.units import estimate_tokens
-            from inference.context import build_messages, surely_too_long
-
-            history = history_for(state.store, conversation_id, before_id=-1)
-            if not history:
-                return 0
-            engine = state.require_engine()
-            text = engine.render(build_messages(defaults.instructions, history), effort)
-            if surely_too_long(text, engine.n_ctx):  # never tokenize megabytes for a meter
-                return estimate_tokens(text)
-            return len(engine.tokenize(text))
-
-        self.session.run(measure, lambda used: self._on_context_used(conversation_id, used),
-                         lambda _exc: None)  # a template that cannot render this: no meter
-
-    def _on_context_used(self, conversation_id: int, used: int) -> None:
-        if self.session.model is not None and conversation_id == self.conversation_id:
-            self.context_changed.emit(used, self.session.model.n_ctx)
+    def measure_context(self) -> None:
+        """Measure again now (an attachment added or removed, the thinking switch changed)."""
+        if not self.busy:
+            self.meter.measure()
 
     def cancel_edit(self) -> None:
         self.actions.end_edit()

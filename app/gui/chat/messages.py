@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
-import time
 
 from app.core.markdown import code_blocks, to_html_blocks
 from app.core.provenance import Provenance
-from app.gui.chat.tool_block import ToolBlocks
 from app.gui import theme
-from app.gui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from app.gui.chat.message_parts import (
+    ActionBar,
+    BlockView,
+    ReasoningBlock,
+    _label,
+)
+from app.gui.chat.tool_block import ToolBlocks
+from app.gui.qt import QtCore, QtGui, QtWidgets, Signal
 
 # A citation as the model writes it: "[3]", linked only in running text: tags, links, code
 # spans and code blocks are kept as they are ("arr[1]" in code is not a citation).
@@ -25,139 +30,6 @@ RERUN_NOTES = {
     "differs": "re-run: differs from the original",
     "stopped": "re-run: stopped before the end",
 }
-
-
-class TextLabel(QtWidgets.QLabel):
-    """A word-wrapped label that remembers its height for a width.
-
-    Qt asks every label in the chat column for heightForWidth on each layout pass, and QLabel
-    answers by laying its whole document out again: with a few hundred labels that cost 50-75
-    ms per streamed update (the GUI stall benchmark), although only one label had changed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._heights: dict[int, int] = {}
-
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        self._heights.clear()
-        super().setText(text)
-
-    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
-        height = self._heights.get(width)
-        if height is None:
-            height = self._heights[width] = super().heightForWidth(width)
-        return height
-
-    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.type() in (QtCore.QEvent.Type.FontChange, QtCore.QEvent.Type.StyleChange):
-            self._heights.clear()  # a theme or font change lays the text out anew
-        super().changeEvent(event)
-
-
-def _label(rich: bool, object_name: str) -> QtWidgets.QLabel:
-    label = TextLabel()
-    label.setObjectName(object_name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-    label.setOpenExternalLinks(False)  # links are handled: copy:N copies code, others open on click
-    label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum)
-    return label
-
-
-class BlockView(QtWidgets.QWidget):
-    """Text shown as a column of labels, one per block (a Markdown block, or a paragraph of
-    plain text). A streamed update changes only the last label or adds one, so Qt lays out the
-    growing block alone instead of the whole answer on every repaint: one big word-wrapped
-    label took 200 ms a relayout at 15,000 characters, longer than a frame by far."""
-
-    linkActivated = Signal(str)
-
-    def __init__(self, rich: bool, object_name: str, parent=None) -> None:
-        super().__init__(parent)
-        self._rich, self._name = rich, object_name
-        self._layout = QtWidgets.QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(4 if rich else 6)
-        self._blocks: list[str] = []
-        self._labels: list[QtWidgets.QLabel] = []
-        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum)
-
-    def set_blocks(self, blocks: list[str]) -> None:
-        for i, block in enumerate(blocks):
-            if i < len(self._labels):
-                if self._blocks[i] != block:
-                    self._labels[i].setText(block)
-            else:
-                label = _label(self._rich, self._name)
-                label.setOpenExternalLinks(False)
-                label.linkActivated.connect(self.linkActivated)
-                label.setText(block)
-                self._layout.addWidget(label)
-                self._labels.append(label)
-        for label in self._labels[len(blocks):]:
-            self._layout.removeWidget(label)
-            label.deleteLater()
-        del self._labels[len(blocks):]
-        self._blocks = list(blocks)
-
-    def text(self) -> str:
-        return "".join(self._blocks)
-
-    def openExternalLinks(self) -> bool:  # noqa: N802 (QLabel's name, for callers and tests)
-        return False
-
-
-def _paragraphs(text: str) -> list[str]:
-    """Plain text in blocks at blank lines (the reasoning stream)."""
-    return [p for p in text.split("\n\n") if p] or [""]
-
-
-class ActionBar(QtWidgets.QWidget):
-    """Small text buttons under a message, and the "‹ 2/3 ›" branch switcher."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setObjectName("messageActions")
-        self._layout = QtWidgets.QHBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(2)
-        self.prev_button = self._button("‹", "Previous version")
-        self.branch_label = QtWidgets.QLabel()
-        self.branch_label.setObjectName("branchLabel")
-        self._layout.addWidget(self.branch_label)
-        self.next_button = self._button("›", "Next version")
-        for widget in (self.prev_button, self.branch_label, self.next_button):
-            widget.hide()
-        self.buttons: dict[str, QtWidgets.QToolButton] = {}
-
-    def _button(self, text: str, tip: str) -> QtWidgets.QToolButton:
-        button = QtWidgets.QToolButton()
-        button.setObjectName("messageAction")
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setAutoRaise(True)
-        button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self._layout.addWidget(button)
-        return button
-
-    def add(self, key: str, text: str, tip: str) -> QtWidgets.QToolButton:
-        button = self._button(text, tip)
-        self.buttons[key] = button
-        return button
-
-    def finish(self) -> None:
-        self._layout.addStretch(1)
-
-    def set_branch(self, index: int, count: int) -> None:
-        """This message is version `index` (1-based) of `count`."""
-        several = count > 1
-        for widget in (self.prev_button, self.branch_label, self.next_button):
-            widget.setVisible(several)
-        self.branch_label.setText(f"{index}/{count}")
-        self.prev_button.setEnabled(index > 1)
-        self.next_button.setEnabled(index < count)
 
 
 class UserMessage(QtWidgets.QFrame):
@@ -199,70 +71,6 @@ class UserMessage(QtWidgets.QFrame):
     def _emit(self, action: str) -> None:
         if self.message_id is not None:
             self.action_requested.emit(action, self.message_id)
-
-
-class ReasoningBlock(QtWidgets.QWidget):
-    """Collapsible chain of thought: open while it streams, folded once the answer starts."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        self.toggle = QtWidgets.QToolButton()
-        self.toggle.setObjectName("reasoningToggle")
-        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toggle.setCheckable(True)
-        self.toggle.setAutoRaise(True)
-        self.toggle.toggled.connect(self._set_open)
-        self.body = BlockView(rich=False, object_name="reasoningText")
-        layout.addWidget(self.toggle)
-        layout.addWidget(self.body)
-        self._text = ""
-        self._started: float | None = None
-        self.seconds: float | None = None
-        self.set_title("Thinking…")
-        self.toggle.setChecked(True)
-
-    def set_title(self, title: str) -> None:
-        self.toggle.setText(title)
-
-    def _set_open(self, is_open: bool) -> None:
-        self.toggle.setArrowType(Qt.ArrowType.DownArrow if is_open else Qt.ArrowType.RightArrow)
-        self.body.setVisible(is_open)
-
-    @property
-    def is_open(self) -> bool:
-        return self.toggle.isChecked()
-
-    @property
-    def text(self) -> str:
-        return self._text
-
-    def append(self, text: str) -> None:
-        if self._started is None:
-            self._started = time.monotonic()
-        self._text += text
-        self.body.set_blocks(_paragraphs(self._text))
-
-    def fold(self, seconds: float | None = None, tokens: int | None = None) -> None:
-        """The answer began (or the turn ended): close, and say how long the thinking took."""
-        if seconds is None and self._started is not None:
-            seconds = time.monotonic() - self._started
-        self.seconds = seconds
-        title = f"Thought for {_duration(seconds)}" if seconds is not None else "Reasoning"
-        if tokens:
-            title += f" · {tokens:,} tokens"
-        self.set_title(title)
-        self.toggle.setChecked(False)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "a moment"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
 class AssistantMessage(QtWidgets.QFrame):
@@ -358,7 +166,9 @@ class AssistantMessage(QtWidgets.QFrame):
             blocks = code_blocks(self._answer)
             index = int(href[5:]) if href[5:].isdigit() else -1
             if 0 <= index < len(blocks):
-                QtGui.QGuiApplication.clipboard().setText(blocks[index])
+                from app.gui import clipboard
+
+                clipboard.copy(blocks[index], self)
         elif href.startswith(("http://", "https://", "mailto:")):
             QtGui.QDesktopServices.openUrl(QtCore.QUrl(href))
 
@@ -376,7 +186,9 @@ class AssistantMessage(QtWidgets.QFrame):
                effort: str | None = None) -> None:
         self.status = status
         made = self.provenance = made or Provenance()
-        if self.reasoning.text:
+        if self.reasoning.text and status in ("cancelled", "failed") and not self._answer:
+            self.reasoning.stop(made.reasoning_s)  # it stopped mid-thought: keep it in view
+        elif self.reasoning.text:
             seconds = self.reasoning.seconds if self.reasoning.seconds is not None else made.reasoning_s
             self.reasoning.fold(made.reasoning_s or seconds, made.reasoning_tokens)
         parts = []

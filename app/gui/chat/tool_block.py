@@ -137,8 +137,9 @@ class ToolBlock(QtWidgets.QFrame):
         self.details.setVisible(is_open)
 
     def _refresh(self) -> None:
-        when = f" · {self.duration_s:.2f} s" if self.duration_s is not None and self.status not in (
-            "running", "approval") else ""
+        when = ""
+        if self.duration_s is not None and self.status not in ("running", "approval"):
+            when = " · under 0.01 s" if self.duration_s < 0.01 else f" · {self.duration_s:.2f} s"
         self.toggle.setText(f"{self.title} · {STATUS_TEXT.get(self.status, self.status)}{when}")
         self.setProperty("status", self.status)
         self.style().unpolish(self)

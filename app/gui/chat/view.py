@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from app.gui.qt import Qt, QtCore, QtWidgets
 
+# The widest the messages get: lines much longer than ~90 characters are hard to read, and a
+# full-screen window made them 250 long.
+MAX_COLUMN = 820
+SIDE_MARGIN = 24
+
 
 class ChatView(QtWidgets.QScrollArea):
     def __init__(self, parent=None) -> None:
@@ -15,7 +20,13 @@ class ChatView(QtWidgets.QScrollArea):
         self._column = QtWidgets.QWidget()
         self._column.setObjectName("chatColumn")
         self._layout = QtWidgets.QVBoxLayout(self._column)
-        self._layout.setContentsMargins(24, 16, 24, 16)
+        self._layout.setContentsMargins(SIDE_MARGIN, 16, SIDE_MARGIN, 16)
+        # The column is as tall as its messages at the width they have (heightForWidth), never
+        # as tall as their minimum sizes: those are measured at the narrowest a label could
+        # be, and made a short chat scroll, with blank space under its last answer.
+        self._layout.setSizeConstraint(QtWidgets.QLayout.SizeConstraint.SetNoConstraint)
+        self._column.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                                   QtWidgets.QSizePolicy.Policy.Ignored)
         self._layout.setSpacing(12)
         self._layout.addStretch(1)
         self.earlier_button = QtWidgets.QPushButton()
@@ -30,6 +41,12 @@ class ChatView(QtWidgets.QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # Centre the messages in a column of at most MAX_COLUMN on wide windows.
+        side = max(SIDE_MARGIN, (self.viewport().width() - MAX_COLUMN) // 2)
+        self._layout.setContentsMargins(side, 16, side, 16)
+        super().resizeEvent(event)
 
     def messages(self) -> list[QtWidgets.QWidget]:
         # Layout: [earlier button, messages…, stretch]
@@ -58,6 +75,7 @@ class ChatView(QtWidgets.QScrollArea):
         """Remove the message widgets from `index` on (a new branch replaces them)."""
         for widget in self.messages()[index:]:
             self._layout.removeWidget(widget)
+            widget.hide()  # at once: deletion waits for the event loop, painting does not
             widget.deleteLater()
 
     def reveal(self, widget: QtWidgets.QWidget) -> None:

@@ -71,7 +71,8 @@ class DownloadPanel(QtWidgets.QWidget):
             self.bar.setValue(int(1000 * done / self.model.size))
             text = f"Paused: {format_bytes(done)} of {format_bytes(self.model.size)} downloaded."
         else:
-            self.start_button.setText(f"Download {self.model.title} ({format_bytes(self.model.size)})")
+            self.start_button.setText("Try again" if error else
+                                      f"Download {self.model.title} ({format_bytes(self.model.size)})")
             self.bar.hide()
             text = ""
         if error:

@@ -1,14 +1,16 @@
-"""The model manager: every model found, its fit and per-model defaults; load, unload, set
-default, reveal, delete (only what Hearth downloaded), and the recommended download."""
+"""The model manager: every model found (and one opened from anywhere), its fit and per-model
+defaults with where each comes from; load (which makes it the default), unload, set default,
+reveal, delete (only what Hearth downloaded), and the recommended download."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from app.core import model_library
+from app.core import model_library, sampling_defaults
 from app.gui import theme
 from app.gui.background import BackgroundOp
+from app.gui.models import remote_rows
 from app.gui.models.download_panel import DownloadPanel
 from app.gui.models.downloads import DownloadManager
 from app.gui.models.welcome import VERDICT_TEXT
@@ -43,7 +45,7 @@ class ModelManager(QtWidgets.QDialog):
         self.tree.setAlternatingRowColors(True)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.tree.currentItemChanged.connect(lambda *_: self._show_selected())
+        self.tree.currentItemChanged.connect(lambda *_: self._on_selection())
         self.tree.itemDoubleClicked.connect(lambda *_: self.load_selected())
 
         self.status = QtWidgets.QLabel("Looking for models…")
@@ -70,22 +72,49 @@ class ModelManager(QtWidgets.QDialog):
         self.ctx.setSuffix(" tokens")
         self.effort = QtWidgets.QComboBox()
         self.effort.addItems([e.capitalize() for e in EFFORTS])
-        self.temperature = QtWidgets.QDoubleSpinBox()
-        self.temperature.setRange(0.0, 2.0)
-        self.temperature.setSingleStep(0.1)
-        self.top_p = QtWidgets.QDoubleSpinBox()
-        self.top_p.setRange(0.05, 1.0)
-        self.top_p.setSingleStep(0.05)
+        # Sampling: each value shown with where it comes from; changing one makes it yours.
+        self.temperature = _spin(0.0, 2.0, 0.05)
+        self.top_p = _spin(0.01, 1.0, 0.05)
+        self.top_k = QtWidgets.QSpinBox()
+        self.top_k.setRange(0, 1000)
+        self.top_k.setSpecialValueText("off")
+        self.min_p = _spin(0.0, 1.0, 0.01)
+        self.min_p.setSpecialValueText("off")
+        self.sampling = {"temperature": self.temperature, "top_p": self.top_p,
+                         "top_k": self.top_k, "min_p": self.min_p}
+        for spin in self.sampling.values():
+            spin.setFixedWidth(90)
+        self.sources = {name: QtWidgets.QLabel() for name in self.sampling}
         form = QtWidgets.QFormLayout()
         form.addRow("Context size", self.ctx)
         form.addRow("Reasoning effort", self.effort)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-p", self.top_p)
+        for name, label in (("temperature", "Temperature"), ("top_p", "Top-p"),
+                            ("top_k", "Top-k"), ("min_p", "Min-p")):
+            self.sources[name].setObjectName("samplingSource")
+            row = QtWidgets.QHBoxLayout()
+            row.addWidget(self.sampling[name])
+            row.addWidget(self.sources[name], 1)
+            form.addRow(label, row)
+            self.sampling[name].valueChanged.connect(lambda _v, n=name: self._save_prefs(n))
+        self.form = form
+        self.recommended_button = QtWidgets.QPushButton("Use the model's recommendation")
+        self.recommended_button.setToolTip("Forget the sampling values set here: the model's "
+                                           "file, its model card or llama.cpp decide again.")
+        self.recommended_button.clicked.connect(self.use_recommended)
+        self.applies = QtWidgets.QLabel("Effort and sampling apply to the next answer. The "
+                                        "context size applies when the model next loads.")
+        self.applies.setObjectName("facts")
+        self.applies.setWordWrap(True)
+        self.reload_button = QtWidgets.QPushButton("Reload with the new context size")
+        self.reload_button.clicked.connect(lambda: self.load_selected())
+        self.reload_button.hide()
+        form.addRow("", self.recommended_button)
+        form.addRow(self.applies)
+        form.addRow("", self.reload_button)
         self.prefs_box = QtWidgets.QGroupBox("Defaults for this model")
         self.prefs_box.setLayout(form)
-        for widget in (self.ctx, self.temperature, self.top_p):
-            widget.valueChanged.connect(self._save_prefs)
-        self.effort.currentIndexChanged.connect(self._save_prefs)
+        self.ctx.valueChanged.connect(lambda _v: self._save_prefs())
+        self.effort.currentIndexChanged.connect(lambda _i: self._save_prefs())
 
         self.load_button = QtWidgets.QPushButton("Load")
         self.load_button.setObjectName("primaryButton")
@@ -151,9 +180,13 @@ class ModelManager(QtWidgets.QDialog):
     def refresh(self) -> None:
         settings = model_library.LibrarySettings.read(self.store)
         self.status.setText("Looking for models…")
+        session = self.session
+        opened = tuple(p for p in (session.model.path if session.model else None,
+                                   session.loading_path) if p)
+
         def work():
             machine = model_library.probe()
-            return model_library.scan(settings, machine), machine
+            return model_library.scan(settings, machine, extra=opened), machine
 
         self._scan += 1
         scan = self._scan
@@ -163,19 +196,28 @@ class ModelManager(QtWidgets.QDialog):
          .run_in_background())
 
     def _fill(self, entries: list[model_library.ModelEntry], machine=None) -> None:
-        selected = self.selected()
+        selected, selected_ref = self.selected(), remote_rows.selected_ref(self.tree)
         self.entries = entries
         self.machine = machine or self.machine
+        self.tree.blockSignals(True)  # refilling is not the person choosing another model
         self.tree.clear()
+        loaded = self.session.model.path if self.session.model else None
         for entry in entries:
             m, fit = entry.model, entry.fit
             verdict = "broken" if m.error else (VERDICT_TEXT[fit.verdict] if fit else "?")
+            is_loaded = loaded is not None and Path(loaded) == Path(m.path)
             item = QtWidgets.QTreeWidgetItem([
-                ("★ " if entry.is_default else "") + m.display_name,
+                ("★ " if entry.is_default else "") + m.display_name + ("  · loaded" if is_loaded else ""),
                 model_library.SOURCE_LABELS.get(m.source, m.source), m.quantization or "?",
                 format_bytes(m.size), f"{m.context_length:,}" if m.context_length else "?", verdict])
             item.setData(0, Qt.ItemDataRole.UserRole, str(m.path))
-            item.setToolTip(0, str(m.path))
+            item.setToolTip(0, "\n".join([str(m.path)] + (["The default model: it loads at "
+                                                            "the next start"] if entry.is_default else [])
+                                          + (["Loaded now"] if is_loaded else [])))
+            if is_loaded:
+                font = item.font(0)
+                font.setBold(True)
+                item.setFont(0, font)
             item.setToolTip(5, m.error or (fit.reason if fit else ""))
             if m.error:
                 for column in range(len(COLUMNS)):
@@ -183,13 +225,16 @@ class ModelManager(QtWidgets.QDialog):
             self.tree.addTopLevelItem(item)
             if selected is not None and Path(selected.path) == Path(m.path):
                 self.tree.setCurrentItem(item)
+        remote = remote_rows.add_rows(self.tree, self.store, loaded, select=selected_ref)
         for column in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
         if self.tree.currentItem() is None and self.tree.topLevelItemCount():
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        self.tree.blockSignals(False)
         have_recommended = model_library.find_catalog_model(entries) is not None
         self.download_box.setVisible(not have_recommended)
-        self.status.setText(f"{len(entries)} model{'s' if len(entries) != 1 else ''} on this machine")
+        self.status.setText(f"{len(entries)} model{'s' if len(entries) != 1 else ''} on this machine"
+                            + (f", {remote} remote" if remote else ""))
         self._show_selected()
 
     def selected(self) -> model_library.ModelEntry | None:
@@ -201,7 +246,16 @@ class ModelManager(QtWidgets.QDialog):
 
     # -- details ---------------------------------------------------------------------------------
 
+    def _on_selection(self) -> None:
+        if self.session.loading_path is None:  # a line about another model is stale now
+            self.load_state.setText("")
+        self._show_selected()
+
     def _show_selected(self) -> None:
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            remote_rows.describe(self, ref)
+            return
         entry = self.selected()
         has = entry is not None
         for widget in (self.prefs_box, self.load_button, self.default_button, self.reveal_button,
@@ -216,7 +270,13 @@ class ModelManager(QtWidgets.QDialog):
             return
         m, fit = entry.model, entry.fit
         is_loaded = loaded is not None and Path(loaded.path) == Path(m.path)
-        self.title.setText(m.display_name + ("  (loaded)" if is_loaded else ""))
+        loading = self.session.loading_path is not None and \
+            Path(self.session.loading_path) == Path(m.path)
+        self.title.setText(m.display_name + ("  (loaded)" if is_loaded else "")
+                           + ("  (default)" if entry.is_default else ""))
+        self.load_button.setEnabled(entry.usable and not is_loaded and not loading)
+        self.load_button.setToolTip("Loaded now" if is_loaded else
+                                    "Load it now; it also becomes the model loaded at the next start")
         facts = [str(m.path)]
         if m.repo:
             facts.append(f"From {m.repo}")
@@ -234,28 +294,61 @@ class ModelManager(QtWidgets.QDialog):
         self.delete_button.setEnabled(m.downloaded_by_hearth)
         self.delete_button.setToolTip("" if m.downloaded_by_hearth else
                                       "Only models Hearth downloaded can be deleted here.")
-        prefs = entry.prefs
-        for widget in (self.ctx, self.effort, self.temperature, self.top_p):
+        self._show_prefs(entry, is_loaded)
+
+    def _show_prefs(self, entry: model_library.ModelEntry, is_loaded: bool = False) -> None:
+        """The model's settings, each sampling value with where it comes from."""
+        m, prefs = entry.model, entry.prefs
+        traits = (sampling_defaults.ModelTraits.from_metadata(m.info.metadata, Path(m.path).name)
+                  if m.info is not None else None)  # from the header the scan read: no I/O
+        resolved = prefs.resolved(traits)
+        widgets = (self.ctx, self.effort, *self.sampling.values())
+        for widget in widgets:
             widget.blockSignals(True)
-        if m.context_length:
-            self.ctx.setMaximum(m.context_length)
+        self.ctx.setMaximum(m.context_length or 1_048_576)
         self.ctx.setValue(min(prefs.n_ctx, self.ctx.maximum()))
         self.effort.setCurrentIndex(EFFORTS.index(prefs.effort) if prefs.effort in EFFORTS else 1)
-        self.temperature.setValue(prefs.temperature)
-        self.top_p.setValue(prefs.top_p)
-        for widget in (self.ctx, self.effort, self.temperature, self.top_p):
+        for name, widget in self.sampling.items():
+            widget.setValue(resolved.values[name])
+            source = resolved.sources[name]
+            self.sources[name].setText(f"{source} ({resolved.family})"
+                                       if source == sampling_defaults.CARD and resolved.family
+                                       else source)
+        for widget in widgets:
             widget.blockSignals(False)
+        takes_effort = traits is None or traits.reasoning == sampling_defaults.EFFORT
+        self.form.setRowVisible(self.effort, takes_effort)
+        self.recommended_button.setEnabled(any(v is not None for v in prefs.chosen_sampling.values()))
+        loaded = self.session.model
+        wanted = min(prefs.n_ctx, m.context_length) if m.context_length else prefs.n_ctx
+        self.reload_button.setVisible(is_loaded and loaded is not None and loaded.n_ctx != wanted)
 
-    def _save_prefs(self) -> None:
+    def use_recommended(self) -> None:
+        """Forget this model's own sampling values."""
         entry = self.selected()
         if entry is None:
             return
-        prefs = replace(entry.prefs, n_ctx=self.ctx.value(),
-                        effort=EFFORTS[self.effort.currentIndex()],
-                        temperature=round(self.temperature.value(), 2),
-                        top_p=round(self.top_p.value(), 2))
-        model_library.set_prefs(self.store, entry.model.path, prefs)
-        entry.prefs = prefs
+        own = model_library.own_prefs(self.store, entry.model.path)
+        model_library.set_prefs(self.store, entry.model.path,
+                                replace(own, **{name: None for name in self.sampling}))
+        entry.prefs = model_library.prefs(self.store, entry.model.path)
+        self._show_selected()
+
+    def _save_prefs(self, changed: str | None = None) -> None:
+        """Save what the person just set: the context, the effort, or one sampling value
+        (which becomes theirs; the others keep coming from where they came from)."""
+        entry = self.selected()
+        if entry is None:
+            return
+        own = model_library.own_prefs(self.store, entry.model.path)
+        values = {"n_ctx": self.ctx.value(), "effort": EFFORTS[self.effort.currentIndex()]}
+        if changed is not None:
+            value = self.sampling[changed].value()
+            values[changed] = value if changed == "top_k" else round(value, 2)
+        model_library.set_prefs(self.store, entry.model.path, replace(own, **values))
+        entry.prefs = prefs = model_library.prefs(self.store, entry.model.path)
+        loaded = self.session.model
+        self._show_prefs(entry, loaded is not None and Path(loaded.path) == Path(entry.model.path))
         if entry.model.info is not None and self.machine is not None:
             # The fit at the new context size, at once: header shapes are already in memory.
             entry.fit = model_library.fit_of(entry.model, prefs.n_ctx, self.machine)
@@ -266,11 +359,26 @@ class ModelManager(QtWidgets.QDialog):
     # -- actions ---------------------------------------------------------------------------------
 
     def load_selected(self, allow_swap: bool = False) -> None:
+        """Load it now; like Open model… and the welcome's buttons, it becomes the default,
+        the model loaded at the next start."""
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            model_library.set_default(self.store, ref)
+            self.session.load(ref)
+            return
         entry = self.selected()
         if entry is not None and entry.usable:
+            model_library.set_default(self.store, entry.model.path)
+            for other in self.entries:
+                other.is_default = other is entry
             self.session.load(str(entry.model.path), allow_swap=allow_swap)
 
     def set_selected_default(self) -> None:
+        ref = remote_rows.selected_ref(self.tree)
+        if ref is not None:
+            model_library.set_default(self.store, ref)
+            self._fill(self.entries)
+            return
         entry = self.selected()
         if entry is not None and entry.usable:
             model_library.set_default(self.store, entry.model.path)
@@ -315,7 +423,12 @@ class ModelManager(QtWidgets.QDialog):
         elif self.session.loading_path is None:
             self.load_bar.hide()
             self.load_state.setText("")
-        self._show_selected()
+        if info is not None and not any(Path(e.model.path) == Path(info.path) for e in self.entries):
+            self.refresh()  # a file opened from elsewhere: list it
+        elif self.entries:
+            self._fill(self.entries)  # the loaded and default marks move
+        else:
+            self._show_selected()
 
     def _on_loading(self, path: str) -> None:
         self.load_bar.setValue(0)
@@ -332,3 +445,11 @@ class ModelManager(QtWidgets.QDialog):
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         self.refresh()
+
+
+def _spin(low: float, high: float, step: float) -> QtWidgets.QDoubleSpinBox:
+    spin = QtWidgets.QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    return spin
