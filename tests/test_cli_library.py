@@ -65,6 +65,26 @@ def test_reindex_picks_up_changes_and_search_prints_files_and_pages(capsys, tmp_
     assert status == 0 and err.strip() == "No matches."
 
 
+def test_search_says_when_a_match_is_in_the_reasoning_and_bounds_its_limit(capsys):
+    with Store() as store:
+        chat = store.conversations.create("Owls")
+        question = store.messages.add(chat.id, "user", "Which bird?")
+        store.messages.add(chat.id, "assistant", "The barn owl.", reasoning="owls, not kestrels",
+                           parent_id=question.id)
+    status, out, _ = hearth(capsys, "search", "kestrels", "--chats")
+    assert status == 0 and out.splitlines()[1] == "  Owls · Reasoning · message 2"
+    status, out, _ = hearth(capsys, "search", "kestrels", "--json")
+    assert json.loads(out)["in_reasoning"] is True
+    for bad in ("0", "-1", "10000000", "many"):
+        try:
+            main(["search", "kestrels", "--limit", bad])
+        except SystemExit as exc:  # argparse's usage error, before any search
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"--limit {bad} was taken")
+        assert "give a number from 1 to 1000" in capsys.readouterr().err
+
+
 def test_remove_forgets_the_folder_and_its_index(capsys, tmp_path):
     root = write_library(tmp_path / "Docs")
     hearth(capsys, "library", "add", str(root))

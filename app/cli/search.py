@@ -18,6 +18,19 @@ from storage import HIGHLIGHT_END, HIGHLIGHT_START, Store
 from storage.library import search_library
 
 
+MAX_LIMIT = 1000  # a bigger list is no use in a terminal, and each hit costs memory
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"give a number from 1 to {MAX_LIMIT}, not {text!r}")
+    return value
+
+
 def _marked(snippet: str, tty: bool) -> str:
     """A snippet safe to print: matches in bold on a terminal, plain elsewhere."""
     bold, plain = ("\x1b[1m", "\x1b[0m") if tty else ("", "")
@@ -38,7 +51,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         for hit in messages:
             print(json.dumps({"type": "message", "conversation_id": hit.conversation_id,
                               "message_id": hit.message_id, "title": hit.conversation_title,
-                              "role": hit.role, "created_at": hit.created_at,
+                              "role": hit.role, "in_reasoning": hit.in_reasoning,
+                              "created_at": hit.created_at,
                               "snippet": hit.snippet_text}, ensure_ascii=False))
         for hit, source in zip(passages, sources):
             print(json.dumps({"type": "passage", "source": hit.source,
@@ -56,7 +70,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if messages:
         print(f"Chats ({len(messages)}):")
         for hit in messages:
-            who = "You" if hit.role == "user" else "Answer"
+            who = "You" if hit.role == "user" else "Reasoning" if hit.in_reasoning else "Answer"
             print(f"  {safe_text(hit.conversation_title)} · {who} · message {hit.message_id}")
             print(f"    {_marked(hit.snippet, tty)}")
     if passages:
@@ -73,7 +87,8 @@ def add_parser(sub) -> None:
     search = sub.add_parser("search", help="search chats and library folders (as Ctrl+K does)")
     search.add_argument("query")
     search.add_argument("--json", action="store_true", help="one JSON object per line")
-    search.add_argument("--limit", type=int, default=20, help="at most this many of each kind")
+    search.add_argument("--limit", type=_limit, default=20,
+                        help=f"at most this many of each kind (1 to {MAX_LIMIT})")
     only = search.add_mutually_exclusive_group()
     only.add_argument("--chats", action="store_true", help="only chat messages")
     only.add_argument("--library", action="store_true", help="only library passages")

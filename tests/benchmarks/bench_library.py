@@ -356,7 +356,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=2000)
     parser.add_argument("--skip-gui", action="store_true")
     parser.add_argument("--keep", help="build (or reuse) the library and database here")
-    parser.add_argument("--only", choices=("search", "gui"),
+    parser.add_argument("--only", choices=("search", "rescan", "gui"),
                         help="with --keep: measure only this again, into library-PART.json")
     args = parser.parse_args()
     scratch = Path(args.keep or tempfile.mkdtemp(prefix="hearth-bench-library-"))
@@ -384,6 +384,7 @@ def main() -> None:
         print(f"first index: {results['first_index']}", flush=True)
         if args.only:
             part = {"search": lambda: {"search": bench_search(db, corpus)},
+                    "rescan": lambda: {"size": bench_size(db), "rescan": bench_rescan(db)},
                     "gui": lambda: {"gui": bench_gui(corpus.root, scratch)}}[args.only]()
             print(json.dumps(part, indent=1))
             out = ROOT / "bench-results" / f"library-{args.only}.json"
