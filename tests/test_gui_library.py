@@ -83,6 +83,9 @@ def test_ctrl_k_finds_a_library_passage_and_opens_it_with_its_file_and_page(qtbo
     assert passage.windowTitle() == "Docs/survey.pdf, p. 3"
     assert passage.where.text() == f"{root / 'survey.pdf'} · page 3"
     assert "812 crevasses" in " ".join(passage.text().split())
+    assert passage.marked == ["crevasses"]  # what was typed, marked where it matched
+    cursor = passage.body.textCursor().position()
+    assert passage.text()[cursor:cursor + 9] == "crevasses"  # and scrolled to
     assert passage.open_button.isEnabled() and passage.folder_button.isEnabled()
     opened = []  # the system's "open with" is replaced by a recorder: nothing opens in tests
     from app.gui import passage_dialog
@@ -112,7 +115,23 @@ def test_a_cited_answer_from_a_library_file_opens_the_passage(qtbot, window, tin
     assert box.windowTitle() == "[1] Docs/survey.pdf, p. 3"
     assert box.where.text() == f"{root / 'survey.pdf'} · page 3"
     assert "812 crevasses" in " ".join(box.text().split())
+    assert box.marked == ["crevasses"]  # the words the model searched for
     box.close()
+
+
+def test_a_passage_marks_chinese_words_inside_sentences_and_english_prefixes(qtbot):
+    from fixtures.library import CJK_FACT
+
+    from app.core.library.sources import Source, search_terms
+    from app.gui.passage_dialog import PassageDialog
+
+    text = "Budgets and the budget office.\n" + CJK_FACT
+    dialog = PassageDialog(Source("notes.txt", text, None, None, {}, search_terms("预算 budg")))
+    qtbot.addWidget(dialog)
+    assert dialog.marked == ["Budgets", "budget", "预算", "预算"]
+    plain = PassageDialog(Source("notes.txt", text, None, None, {}))
+    qtbot.addWidget(plain)
+    assert plain.marked == [] and plain.body.extraSelections() == []
 
 
 def test_the_tools_menu_pins_library_folders_as_a_chats_sources(qtbot, window, tmp_path):

@@ -1,13 +1,16 @@
-"""A passage opened from a citation [n] or a search hit: where it is (file, page), its text,
-and a button to open the file in the app the system uses for it."""
+"""A passage opened from a citation [n] or a search hit: where it is (file, page), its text
+with the words searched for marked (scrolled to the first), and a button to open the file in
+the app the system uses for it."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from app.core.library.sources import Source
 from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from common.text import display_path
+from storage.documents.cjk import has_cjk
 
 
 def open_file(path: str) -> bool:
@@ -37,6 +40,7 @@ class PassageDialog(QtWidgets.QDialog):
                                              "changed or was removed since.")
         self.body.setReadOnly(True)
         self.body.setObjectName("passageText")
+        self.marked = self._mark(source.terms)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         self.open_button = buttons.addButton("Open file",
@@ -57,7 +61,7 @@ class PassageDialog(QtWidgets.QDialog):
         layout.addWidget(self.where)
         layout.addWidget(self.body, 1)
         layout.addWidget(buttons)
-        self.resize(620, 460)
+        self.resize(700, 460)  # a PDF's lines (~80 characters) fit unwrapped
 
     def _where(self) -> str:
         parts = []
@@ -69,6 +73,41 @@ class PassageDialog(QtWidgets.QDialog):
 
     def text(self) -> str:
         return self.body.toPlainText()
+
+    def _mark(self, terms: tuple[str, ...]) -> list[str]:
+        """Mark each word that starts with a searched-for term (search matches prefixes) and
+        scroll to the first; returns the marked words, in order."""
+        words = [t for t in terms if t.strip()]
+        if not words:
+            return []
+        # Chinese and Japanese words sit inside runs with no spaces: matched exactly.
+        pattern = re.compile("|".join(
+            re.escape(w) if has_cjk(w) else r"\b" + re.escape(w) + r"\w*"
+            for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+        text = self.body.toPlainText()
+        look = QtGui.QTextCharFormat()
+        look.setFontWeight(QtGui.QFont.Weight.Bold)
+        look.setBackground(self.palette().color(QtGui.QPalette.ColorRole.Highlight).lighter(170))
+        selections, found = [], []
+        for match in pattern.finditer(text):
+            cursor = self.body.textCursor()
+            cursor.setPosition(match.start())
+            cursor.setPosition(match.end(), QtGui.QTextCursor.MoveMode.KeepAnchor)
+            selection = QtWidgets.QTextEdit.ExtraSelection()
+            selection.cursor, selection.format = cursor, look
+            selections.append(selection)
+            found.append(match.group())
+        self.body.setExtraSelections(selections)
+        if selections:
+            first = self.body.textCursor()
+            first.setPosition(selections[0].cursor.selectionStart())
+            self.body.setTextCursor(first)
+        return found
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.marked:  # once laid out: the first marked word in the middle of the view
+            QtCore.QTimer.singleShot(0, self.body.centerCursor)
 
     def open_in_app(self) -> None:
         if self.source.path and not open_file(self.source.path):

@@ -93,7 +93,7 @@ class SearchDialog(QtWidgets.QDialog):
         def find():
             with store.reopen() as own:  # its own connection: this runs on a worker thread
                 hits = search_library(own, text, limit=LIBRARY_LIMIT)
-                return [(hit, of_hit(own, hit)) for hit in hits]
+                return [(hit, of_hit(own, hit, text)) for hit in hits]
 
         BackgroundOp(self, find).success(
             lambda found: self._show_library(generation, found)).failure(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from inference.documents_plan import citation_label
 from storage import Store
+from storage.documents.query import parse
 from storage.library import LibraryHit
 
 
@@ -18,6 +19,8 @@ class Source:
     path: str | None  # the file to open in its own app; None: an attachment, or gone
     page: int | None  # PDF page, 1-based
     location: dict  # {"page": 4} | {"section": …} | {"lines": [a, b]} | {"rows": [a, b]}
+    terms: tuple[str, ...] = ()  # the words searched for, lower case: shown marked
+
 
     @property
     def exists(self) -> bool:
@@ -37,13 +40,18 @@ def file_path(store: Store, document_id: int, file_id: int | None = None) -> str
     return os.path.join(folder.path, chosen.path) if folder else None
 
 
-def of_hit(store: Store, hit: LibraryHit) -> Source:
+def search_terms(query: str, mode: str = "all") -> tuple[str, ...]:
+    """The words a search for ``query`` matches (each also as a word's beginning)."""
+    return parse(query or "", mode).highlight
+
+
+def of_hit(store: Store, hit: LibraryHit, query: str = "") -> Source:
     location = hit.chunk.location.as_dict()
     path = None
     if hit.file is not None and hit.folder is not None:
         path = os.path.join(hit.folder.path, hit.file.path)
     return Source(citation_label(hit.source, location), hit.text, path, location.get("page"),
-                  location)
+                  location, search_terms(query))
 
 
 def of_citation(store: Store, answer_id: int, key: int) -> Source | None:
@@ -62,4 +70,4 @@ def of_citation(store: Store, answer_id: int, key: int) -> Source | None:
     location = parts[0].location.as_dict() if parts else dict(found.get("location") or {})
     return Source(found.get("label", ""), text,
                   file_path(store, found["document_id"], found.get("file_id")),
-                  location.get("page"), location)
+                  location.get("page"), location, search_terms(found.get("query", ""), "any"))

@@ -100,7 +100,7 @@ class DocumentSearch:
                 text = text[:MAX_PASSAGE_CHARS] + " …"
             lines.append(f"[{key}] {label}\n{text.strip()}")
             citation = {"key": key, "label": label, "document_id": hit.chunk.document_id,
-                        "chunk_ids": [hit.chunk.id]}
+                        "chunk_ids": [hit.chunk.id], "query": query}  # marked when opened
             if hit.file is not None:
                 citation["file_id"] = hit.file.id
             citations.append(citation)
