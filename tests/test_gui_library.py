@@ -30,6 +30,9 @@ def test_library_settings_add_a_folder_show_progress_and_skipped_files(qtbot, wi
     reasons = write_hostile(root / "odd")
     dialog = open_library(window)
     assert dialog.folders.topLevelItemCount() == 0 and not window.library.runner.running
+    # A newcomer is told what to do, not "Up to date: 0 files indexed".
+    assert dialog.progress_label.text() == "No folders yet: Add folder… chooses one."
+    assert not dialog.pause_button.isEnabled() and not dialog.rescan_button.isEnabled()
     dialog.add_folder(str(root))
     assert window.library.runner.running  # the indexer process started for the new folder
     qtbot.waitUntil(lambda: dialog.progress_label.text() ==

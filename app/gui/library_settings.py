@@ -177,6 +177,10 @@ class LibrarySettings(QtWidgets.QDialog):
         now = time.monotonic()
         if progress.state in ("idle", "paused", "stopped") or now - self._refreshed > REFRESH_S:
             self.refresh()
+        if not self.folders.topLevelItemCount() and not busy:  # nothing to index yet
+            self.progress_label.setText("No folders yet: Add folder… chooses one.")
+            self.pause_button.setEnabled(self.runner.paused)
+        self.rescan_button.setEnabled(self.folders.topLevelItemCount() > 0)
 
     # -- changing -----------------------------------------------------------------------------
 

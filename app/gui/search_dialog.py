@@ -107,8 +107,9 @@ class SearchDialog(QtWidgets.QDialog):
         self._sources = [source for _hit, source in found]
         for row, (hit, source) in enumerate(found):
             where = _escape(source.path or "") if source.path else "attached to a chat"
+            # The path small, in the text's colour: grey was unreadable on the selection.
             self._add(self.passages, f"<b>{_escape(source.label)}</b><br>"
-                      f"<span style='color: gray'>{where}</span><br>{hit_html(hit.snippet)}", row)
+                      f"<small>{where}</small><br>{hit_html(hit.snippet)}", row)
         if found:
             self.passages.setCurrentRow(0)
             if not self._chat_count:
