@@ -99,13 +99,15 @@ def citation_shot(app) -> None:
         calls = store.tool_calls.for_message(answer.id)
         if len(calls) == 1 and calls[0].status == "done" and ANSWER[:20] in answer.content:
             break
+        store.conversations.delete(window.controller.conversation_id)  # one chat in the list
     else:
         raise SystemExit("no attempt searched once and then answered")
+    window.refresh_conversations()
     window.controller.open_conversation(window.controller.conversation_id)
     app.processEvents()
     window.show_citation(answer.id, 1)
     box = window.citation_box
-    box.resize(560, 330)
+    box.resize(640, 330)
     app.processEvents()
     shot = window.grab()
     passage = box.grab()
