@@ -48,13 +48,20 @@ def test_library_settings_add_a_folder_show_progress_and_skipped_files(qtbot, wi
     dialog.pause_button.click()
     qtbot.waitUntil(lambda: dialog.progress_label.text().startswith("Paused"), timeout=LIMIT)
     assert dialog.pause_button.text() == "Resume"
+    assert window.library.status.isHidden()  # paused with nothing pending: nothing to say
     (root / "late.md").write_text("Puffins nest in burrows.\n")
     dialog.rescan_button.click()
     qtbot.waitUntil(lambda: window.store.library.counts()["pending"] == 1, timeout=LIMIT)
+    # The status bar says the library waits, for when Settings → Library is closed.
+    status = window.library.status
+    qtbot.waitUntil(lambda: status.text() == f"Library · Paused: {5 + len(reasons)} of "
+                    f"{6 + len(reasons)} files indexed", timeout=LIMIT)
+    assert status.isVisible()
     dialog.pause_button.click()
     qtbot.waitUntil(lambda: dialog.progress_label.text() ==
                     f"Up to date: 6 files indexed ({len(reasons)} skipped)", timeout=LIMIT)
     assert window.store.settings.get("library.paused") is False
+    assert status.isHidden()  # up to date: the status bar is quiet again
 
 
 def test_removing_a_folder_removes_it_from_search(qtbot, window, tmp_path):
@@ -180,12 +187,15 @@ def test_an_indexer_that_dies_is_started_again_and_finishes(qtbot, window, tmp_p
     runner = window.library.runner
     runner.rescan()
     first = runner.process
+    qtbot.waitUntil(lambda: window.library.status.text().startswith("Library · Indexing "),
+                    timeout=LIMIT)  # the status bar shows the background work
     qtbot.waitUntil(lambda: window.store.library.counts()["indexed"] >= 5, timeout=LIMIT)
     os.kill(first.processId(), signal.SIGKILL)  # as a reader crashing on a hostile file
     qtbot.waitUntil(lambda: runner.process is not first and runner.last.state == "idle",
                     timeout=LIMIT)
     counts = window.store.library.counts()
     assert counts["pending"] == 0 and counts["indexed"] + counts["skipped"] == 200
+    assert window.library.status.isHidden()
     assert counts["skipped"] <= 1  # at most the file being read when it died
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from app.core.library import sources
 from app.core.library.pins import chat_folders, set_chat_folders
+from app.core.library.service import Progress
 from app.gui.library_runner import LibraryRunner
 from app.gui.qt import QObject, QtWidgets
 
@@ -22,6 +23,23 @@ class WindowLibrary(QObject):
         self.settings = None  # LibrarySettings while open (kept for tests)
         self.passage = None  # the PassageDialog last opened (kept for tests)
         window.window_tools.button.extra_menu = self.add_sources_menu
+        # While the library indexes, the status bar says so (the window indexes in the
+        # background); a click opens Settings → Library.
+        self.status = QtWidgets.QPushButton()
+        self.status.setObjectName("libraryStatus")
+        self.status.setFlat(True)
+        self.status.setToolTip("Library folders: click for progress, Pause and skipped files")
+        self.status.clicked.connect(self.show_settings)
+        self.status.hide()
+        window.statusBar().addPermanentWidget(self.status)
+        self.runner.progress.connect(self.show_status)
+        self.show_status(self.runner.last)
+
+    def show_status(self, progress: Progress) -> None:
+        busy = progress.state in ("scanning", "indexing") or (
+            progress.state == "paused" and progress.done < progress.total)
+        self.status.setText(f"Library · {progress.line()}" if busy else "")
+        self.status.setVisible(busy)
 
     def show_settings(self) -> None:
         from app.gui.library_settings import LibrarySettings
