@@ -6,6 +6,10 @@ BACKEND ?= auto
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.hearth-installed
+# llama.cpp's own llama-server, built once from the same pinned sources as the engine, so the
+# tests that check Hearth's remote engine against it run (about 12 CPU-minutes, the first time).
+# `make test LLAMA_SERVER=` skips the build; those tests are then skipped.
+LLAMA_SERVER ?= $(VENV)/llama-server/bin/llama-server
 
 .PHONY: run test bench install clean
 
@@ -13,7 +17,8 @@ run: $(STAMP)
 	@$(PY) packaging/check_qt.py  # Qt's X11 plugin needs a few libraries: names the missing ones
 	$(PY) -m app
 
-test: $(STAMP)
+test: $(STAMP) $(LLAMA_SERVER)
+	HEARTH_LLAMA_SERVER=$(if $(LLAMA_SERVER),$(abspath $(LLAMA_SERVER))) \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -26,6 +31,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml packaging/install.sh
 	PYTHON=$(PYTHON) BACKEND=$(BACKEND) sh packaging/install.sh $(VENV)
 	@touch $@
+
+$(VENV)/llama-server/bin/llama-server: tests/fixtures/build_llama_server.sh | $(STAMP)
+	PY=$(PY) bash tests/fixtures/build_llama_server.sh $(VENV)/llama-server
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

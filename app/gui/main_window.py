@@ -422,6 +422,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if not self.store.read_only:
                 self.drafts.save()
                 self._save_window_state()
+        if self.manager is not None:
+            self.manager.close()  # before the database it reads closes
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.window_engines.stop()  # before the engine thread it serves from ends
