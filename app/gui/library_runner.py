@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 from app.core.library.service import PAUSED_KEY, READING_KEY, Progress
+from common import bundle
 from app.gui.qt import QObject, QtCore, QTimer, Signal
 from storage import Store
 
@@ -68,8 +68,9 @@ class LibraryRunner(QObject):
 
     def start(self) -> None:
         process = QtCore.QProcess(self)
-        process.setProgram(sys.executable)
-        process.setArguments(["-m", "app.core.library.worker", str(self.store.path)])
+        program, *args = bundle.library_worker_command(str(self.store.path))
+        process.setProgram(program)
+        process.setArguments(args)
         process.setWorkingDirectory(str(ROOT))
         env = QtCore.QProcessEnvironment.systemEnvironment()
         paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
