@@ -77,7 +77,9 @@ class SingleInstance:
     def acquire(self) -> bool:
         if self.lock.tryLock(200):
             QtNetwork.QLocalServer.removeServer(self.name)
-            self.server = QtNetwork.QLocalServer()
+            # Owned by Qt (the application), never by a Python wrapper: Python's collector can
+            # run on any thread, and a QObject deleted off the GUI thread crashed the process.
+            self.server = QtNetwork.QLocalServer(QtCore.QCoreApplication.instance())
             self.server.listen(self.name)
             self.server.newConnection.connect(self._accept)
             return True
@@ -110,11 +112,15 @@ class SingleInstance:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
+            self.server.deleteLater()
+            self.server = None
         self.lock.unlock()
 
     def _accept(self) -> None:
         while self.server is not None and self.server.hasPendingConnections():
-            pending = _Pending(self.server.nextPendingConnection())
+            socket = self.server.nextPendingConnection()
+            socket.setParent(self.server)  # Qt owns it (see acquire); deleted by _drop's deleteLater
+            pending = _Pending(socket)
             self._pending.append(pending)
             pending.socket.readyRead.connect(lambda p=pending: self._read(p))
             pending.socket.disconnected.connect(lambda p=pending: self._drop(p))
