@@ -156,3 +156,20 @@ def _merge(runs: list[tuple[str, str, bool, bool]]) -> list[tuple]:
     dropped: two pieces may cut a run in two."""
     return [(char, *(look if not char.isspace() else ())) for text, *look in runs
             if text != "\n" for char in text]
+
+
+def test_after_start_the_collector_skips_start_up_objects_and_lexers_are_built():
+    import gc
+
+    from app.core import markdown_code
+    from app.gui import warm_up
+
+    try:
+        thread = warm_up.after_start()
+        assert gc.get_freeze_count() > 0  # a full collection no longer walks them
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        built = markdown_code.lexer_for.cache_info().currsize
+        assert built >= len(markdown_code.COMMON_LANGUAGES)
+    finally:
+        gc.unfreeze()

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from app.core import logs
-from app.gui import errors
+from app.gui import errors, warm_up
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtCore, QtNetwork, QtWidgets
 from storage import (
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     window.show()
     window.start()
+    warm_up.after_start()
     code = app.exec()
     store.close()
     instance.lock.unlock()
