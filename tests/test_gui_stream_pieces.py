@@ -122,7 +122,8 @@ def test_copy_on_a_streamed_long_block_copies_all_of_it(qtbot):
 
 def test_a_streamed_answer_ends_as_the_same_answer_opened_from_storage(qtbot):
     code = long_code()
-    answer = "Intro *text*.\n\n```js\nlet a = 1;\n```\n\n" + answer_with(code) + "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    answer = ("Intro *text*.\n\n```js\nlet a = 1;\n```\n\n" + answer_with(code)
+              + "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     widget = stream(qtbot, answer)
     markdown._streams.clear()  # the stored answer, rendered at once
     saved = AssistantMessage.from_saved(answer, "", "complete", None, None, None)

@@ -2,8 +2,8 @@
 
 Qt's QLabel is not a browser: it ignores classes, knows little CSS and paints no background on
 <pre>. So a code block is a tinted table (a header row with its language and a Copy link, then
-the code in inline Pygments colours: app/core/markdown_code.py), task boxes are glyphs and math becomes Unicode text
-(app/core/markdown_math.py).
+the code in inline Pygments colours: app/core/markdown_code.py), task boxes are glyphs and math
+becomes Unicode text (app/core/markdown_math.py).
 
 Safety: raw HTML in an answer is shown as text (`html=False`), images become links (rendering
 them would fetch a remote resource), and only http(s) and mailto URLs become links at all.
