@@ -265,3 +265,38 @@ def test_a_deep_answer_streams_as_it_renders_whole():
         assert streamed == to_html(answer[:end]), answer[:end]
         markdown._streams.clear()
         markdown._streams.update(state)
+
+
+def test_a_long_code_block_streams_in_pieces_as_it_renders_whole():
+    """Split for the window (a label per 20 lines), a growing code block re-renders only its
+    last piece; every step must equal rendering that text at once, for lexers that carry
+    their state over a seam (Python, C), one that cannot (Ruby) and none (an unknown name)."""
+    import random
+
+    from app.core import markdown
+    from app.core.markdown_code import PIECE
+
+    rng = random.Random(11)
+    bodies = {
+        "python": ['def f(x):', '    """Doc', '    string"""', '', '    return x  # c', "s = '<&>'"],
+        "c": ["/* a comment", "   over lines */", "int x = 1;", "", "#include <stdio.h>"],
+        "ruby": ["x = <<~EOS", "  heredoc", "EOS", "puts x", ""],
+        "nosuchlang": ["plain <text> & more", "", "  indented"],
+    }
+    for language, lines in bodies.items():
+        code = "\n".join(rng.choice(lines) for _ in range(130))
+        for fence in ("```", "  ~~~~"):
+            doc = f"Intro.\n\n{fence}{language}\n{code}\n{fence.strip()}\n\nAfter the code.\n"
+            markdown._streams.clear()
+            end = 0
+            while end < len(doc):
+                end = min(len(doc), end + rng.choice([1, 7, 60, 400]))
+                streamed = markdown.to_html_blocks(doc[:end], split=True)
+                state = dict(markdown._streams)
+                markdown._streams.clear()
+                assert streamed == markdown.to_html_blocks(doc[:end], split=True), (language, end)
+                markdown._streams.update(state)
+            assert max(block.count(PIECE) for block in streamed) >= 6
+            unsplit = to_html(doc)  # one table, as exports show it
+            assert visible_text("".join(streamed).replace(PIECE, "")).split() == \
+                visible_text(unsplit).split()

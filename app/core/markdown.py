@@ -2,8 +2,8 @@
 
 Qt's QLabel is not a browser: it ignores classes, knows little CSS and paints no background on
 <pre>. So a code block is a tinted table (a header row with its language and a Copy link, then
-the code in inline Pygments colours), task boxes are glyphs and math becomes Unicode text
-(app/core/markdown_math.py).
+the code in inline Pygments colours: app/core/markdown_code.py), task boxes are glyphs and math
+becomes Unicode text (app/core/markdown_math.py).
 
 Safety: raw HTML in an answer is shown as text (`html=False`), images become links (rendering
 them would fetch a remote resource), and only http(s) and mailto URLs become links at all.
@@ -14,7 +14,8 @@ nesting limit without a trace, and a model's nested outline must never lose word
 
 Speed: the widget re-renders the whole growing answer for every streamed token, about 60 times
 a second. So the parser is built once, and each top-level block's HTML is cached once a block
-follows it: per token, only the block still growing is parsed and highlighted again.
+follows it: per token, only the block still growing is parsed and highlighted again, and a
+long code block only in its last piece (app/core/markdown_code.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
@@ -32,20 +33,10 @@ from markdown_it.rules_core import StateCore, block, normalize
 from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.styles import get_style_by_name
-from pygments.util import ClassNotFound
 
+from app.core.markdown_code import TINT, raw, render_code
 from app.core.markdown_math import use_math
 
-_STYLES = {False: get_style_by_name("default"), True: get_style_by_name("github-dark")}
-# A grey tint rather than a colour reads as a box on both the light and the dark window; the
-# code header is two layers of it.
-_TINT = "background-color:rgba(128,128,128,0.12)"
-# Qt paints a cell's background again under the cell's text; a transparent span avoids that.
-_UNSHADED = "background-color:transparent"
-_MUTED = "color:#8a8680"
 _LINK_RE = re.compile(r"(?i)(https?|mailto):")
 
 
@@ -55,11 +46,13 @@ def to_html(text: str, *, dark: bool = False) -> str:
     return "".join(to_html_blocks(text, dark=dark))
 
 
-def to_html_blocks(text: str, *, dark: bool = False) -> list[str]:
+def to_html_blocks(text: str, *, dark: bool = False, split: bool = False) -> list[str]:
     """`to_html`, one string per top-level block: a streaming view shows each in its own label,
     so only the growing last block is laid out again (one label per answer costs a full
-    relayout of the whole answer on every update)."""
-    stream = _streams.get(dark)
+    relayout of the whole answer on every update). `split`: a long code block comes in pieces
+    separated by `PIECE`, a label each (app/core/markdown_code.py)."""
+    key = (dark, split)
+    stream = _streams.get(key)
     # A display-math closer ($$ or \]) can turn an opener far back into a block: parse whole.
     added = text[max(0, len(stream.text) - 2):] if stream is not None else ""
     if stream is not None and text.startswith(stream.text) and "\r" not in text \
@@ -68,24 +61,29 @@ def to_html_blocks(text: str, *, dark: bool = False) -> list[str]:
         # block's start only. A whole parse per update grew with the answer (8 ms at 15k chars).
         tail = _split(text[stream.offset:], stream.code_index)
         if tail:
-            return _remember(text, stream.settled, stream.offset, tail, dark)
+            return _remember(text, stream.settled, stream.offset, tail, key)
     parts = _split(text, 0) if "^[" not in text else None
     if parts is None:  # link references or footnotes tie the blocks together
-        _streams.pop(dark, None)
-        return [_render(_blocks(text)[1], 0, dark)]
-    return _remember(text, [], 0, parts, dark) if parts else []
+        _streams.pop(key, None)
+        return [_render(_blocks(text)[1], 0, *key)]
+    return _remember(text, [], 0, parts, key) if parts else []
 
 
-def _remember(text: str, settled: list, offset: int, parts: list, dark: bool) -> list[str]:
+def _remember(text: str, settled: list, offset: int, parts: list, key: tuple) -> list[str]:
     """Render `parts` (the blocks from `offset` on) after the `settled` HTML, and keep the
     last two blocks open for the next update: the newest can still change what it is ("1"
     becoming "1. item") and so join the one before it (a list continuing after a blank line)."""
     keep = max(0, len(parts) - 2)
-    settled = settled + [_render_cached(src, i, dark) for src, i, _ in parts[:keep]]
+    settled = settled + [_render_cached(src, i, *key) for src, i, _, _ in parts[:keep]]
     open_parts = parts[keep:]
-    _streams[dark] = _Stream(text, settled, offset + open_parts[0][2], open_parts[0][1])
-    return (settled + [_render_cached(src, i, dark) for src, i, _ in open_parts[:-1]]
-            + [_render(open_parts[-1][0], open_parts[-1][1], dark)])
+    _streams[key] = _Stream(text, settled, offset + open_parts[0][2], open_parts[0][1])
+    source, code_index, _, token = open_parts[-1]
+    if token.type in _CODE:  # a growing code block: its token is all there is to render
+        last = render_code(None, [token], 0, None, {"dark": key[0], "code_blocks": code_index,
+                                                    "split": key[1]})
+    else:
+        last = _render(source, code_index, *key)
+    return settled + [_render_cached(src, i, *key) for src, i, _, _ in open_parts[:-1]] + [last]
 
 
 @dataclass
@@ -98,12 +96,12 @@ class _Stream:
     code_index: int  # code blocks before it
 
 
-_streams: dict[bool, _Stream] = {}
+_streams: dict[tuple[bool, bool], _Stream] = {}  # by (dark, split)
 
 
-def _split(text: str, first_code_index: int) -> list[tuple[str, int, int]] | None:
-    """Top-level blocks as (source, code blocks before it, offset in `text`); None when link
-    references tie blocks together (render it whole)."""
+def _split(text: str, first_code_index: int) -> list[tuple[str, int, int, Token]] | None:
+    """Top-level blocks as (source, code blocks before it, offset in `text`, first token);
+    None when link references tie blocks together (render it whole)."""
     tokens, src, env = _blocks(text)
     if env:
         return None
@@ -116,14 +114,14 @@ def _split(text: str, first_code_index: int) -> list[tuple[str, int, int]] | Non
     for token in tokens:
         if token.level == 0 and token.map and token.nesting >= 0:
             parts.append(("".join(lines[token.map[0]:token.map[1]]), code_index,
-                          starts[token.map[0]]))
+                          starts[token.map[0]], token))
         code_index += token.type in _CODE
     return parts
 
 
 def code_blocks(text: str) -> list[str]:
     """The raw code of each fenced or indented block, in the order `to_html` numbers them."""
-    return [_raw(token.content) for token in _blocks(text)[0] if token.type in _CODE]
+    return [raw(token.content) for token in _blocks(text)[0] if token.type in _CODE]
 
 
 _CODE = ("fence", "code_block")
@@ -138,72 +136,11 @@ def _blocks(text: str) -> tuple[list[Token], str, dict]:
     return state.tokens, state.src, state.env
 
 
-def _render(source: str, first_code_index: int, dark: bool) -> str:
-    return _md.render(source, {"dark": dark, "code_blocks": first_code_index})
+def _render(source: str, first_code_index: int, dark: bool, split: bool = False) -> str:
+    return _md.render(source, {"dark": dark, "code_blocks": first_code_index, "split": split})
 
 
 _render_cached = lru_cache(maxsize=1024)(_render)
-
-
-def _raw(content: str) -> str:
-    return content.removesuffix("\n")  # the newline before the closing fence
-
-
-# --- code blocks ------------------------------------------------------------------------------
-
-def _render_code(self, tokens, idx, options, env) -> str:
-    token = tokens[idx]
-    index = env["code_blocks"]
-    env["code_blocks"] = index + 1
-    language = token.info.split(maxsplit=1)[0].lower() if token.info.strip() else ""
-    if _lexer(language) is None:
-        language = "text"
-    body = _highlight(_raw(token.content), language, env["dark"])
-    label = html.escape(language)
-    return (f'<table width="100%" cellspacing="0" cellpadding="8" '
-            f'style="{_TINT}; margin-top:8px; margin-bottom:8px"><tr>'
-            f'<td style="{_TINT}"><span style="{_UNSHADED}; {_MUTED}">{label}</span></td>'
-            f'<td align="right" style="{_TINT}"><a href="copy:{index}" '
-            f'style="{_UNSHADED}; {_MUTED}; text-decoration:none">Copy</a></td></tr>'
-            f'<tr><td colspan="2"><pre style="margin:0; white-space:pre-wrap">{body}</pre>'
-            '</td></tr></table>\n')
-
-
-@lru_cache(maxsize=64)
-def _lexer(language: str) -> Lexer | None:
-    try:
-        return get_lexer_by_name(language, stripnl=False) if language else None
-    except ClassNotFound:
-        return None
-
-
-@lru_cache(maxsize=64)
-def _highlight(code: str, language: str, dark: bool) -> str:
-    lexer = _lexer(language)
-    if lexer is None:
-        return html.escape(code, quote=False)
-    runs: list[list[str]] = []  # [css, text]: neighbours of one style share a span
-    for ttype, value in lexer.get_tokens(code):
-        css = _css(ttype, dark)
-        if runs and (runs[-1][0] == css or value.isspace()):  # spaces show no colour
-            runs[-1][1] += value
-        else:
-            runs.append([css, value])
-    if runs:  # the lexer ends the code with a newline
-        runs[-1][1] = runs[-1][1].removesuffix("\n")
-    return "".join(f'<span style="{css}">{html.escape(value, quote=False)}</span>' if css
-                   else html.escape(value, quote=False) for css, value in runs)
-
-
-@cache
-def _css(ttype, dark: bool) -> str:
-    style = _STYLES[dark]
-    while not style.styles_token(ttype):
-        ttype = ttype.parent
-    spec = style.style_for_token(ttype)
-    return "".join([f"color:#{spec['color']};" if spec["color"] else "",
-                    "font-weight:bold;" if spec["bold"] else "",
-                    "font-style:italic;" if spec["italic"] else ""])
 
 
 # --- nesting ----------------------------------------------------------------------------------
@@ -264,7 +201,7 @@ def _table(state: StateBlock, start: int, end: int, silent: bool) -> bool:
 # --- the rest of the Markdown -----------------------------------------------------------------
 
 def _render_inline_code(self, tokens, idx, options, env) -> str:
-    return f'<code style="{_TINT}">{html.escape(tokens[idx].content)}</code>'
+    return f'<code style="{TINT}">{html.escape(tokens[idx].content)}</code>'
 
 
 def _render_image(self, tokens, idx, options, env) -> str:
@@ -304,7 +241,7 @@ def _build() -> MarkdownIt:
     use_math(md)
     md.block.ruler.before(md.block.ruler.get_all_rules()[0], "too_deep", _too_deep)
     rules = {
-        "fence": _render_code, "code_block": _render_code,
+        "fence": render_code, "code_block": render_code,
         "code_inline": _render_inline_code, "image": _render_image,
         "html_inline": _render_checkbox,
         "deep_text": _render_deep_text,

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from app.core import logs
-from app.gui import errors
+from app.gui import errors, warm_up
 from app.gui.desktop import Desktop, parse_launch
 from app.gui.main_window import MainWindow
 from app.gui.qt import QtWidgets
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
     window.start()
     desktop.handle(launch, first=True)
+    warm_up.after_start()
     code = app.exec()
     store.close()
     instance.close()

@@ -279,8 +279,10 @@ class Composer(QtWidgets.QFrame):
             f"This chat takes {used:,} tokens of the {size:,}-token context; {left:,} are left "
             f"for your next message ({reserve:,} are kept for the answer). Older messages are "
             "left out when it fills up; a larger context is in Settings.")
-        self.context_meter.setProperty("full", left < size // 10)
-        self.context_meter.style().polish(self.context_meter)
+        full = left < size // 10
+        if self.context_meter.property("full") != full:  # a re-polish costs a relayout
+            self.context_meter.setProperty("full", full)
+            self.context_meter.style().polish(self.context_meter)
 
     def restore(self, text: str) -> None:
         """Put back text that could not be sent, so nothing the user typed is lost."""

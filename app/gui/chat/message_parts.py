@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from app.core.markdown_code import PIECE
 from app.gui.qt import Qt, QtCore, QtWidgets, Signal
 
 
@@ -31,6 +32,20 @@ class TextLabel(QtWidgets.QLabel):
             height = self._heights[width] = super().heightForWidth(width)
         return height
 
+    # QLabel's own size hints lay a word-wrapped text out about seven times (at a "golden
+    # ratio" width found by trial, at an unbounded width, at width 0), all for answers to a
+    # question the chat column never asks: it sizes labels by heightForWidth. For a long code
+    # block that was 8 times the cost of the layout the label needs, on every update.
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        width = self.width() if self.testAttribute(Qt.WidgetAttribute.WA_Resized) else 0
+        if width <= 0:  # not placed yet: the width QTextDocument.adjustSize stops at
+            width = self.fontMetrics().horizontalAdvance("x") * 80
+        return QtCore.QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        metrics = self.fontMetrics()
+        return QtCore.QSize(metrics.horizontalAdvance("x") * 8, metrics.height())
+
     def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.type() in (QtCore.QEvent.Type.FontChange, QtCore.QEvent.Type.StyleChange):
             self._heights.clear()  # a theme or font change lays the text out anew
@@ -52,7 +67,8 @@ class BlockView(QtWidgets.QWidget):
     """Text shown as a column of labels, one per block (a Markdown block, or a paragraph of
     plain text). A streamed update changes only the last label or adds one, so Qt lays out the
     growing block alone instead of the whole answer on every repaint: one big word-wrapped
-    label took 200 ms a relayout at 15,000 characters, longer than a frame by far."""
+    label took 200 ms a relayout at 15,000 characters, longer than a frame by far. A block in
+    pieces (a long code block, split by `PIECE`) gets a label per piece, stacked without gaps."""
 
     linkActivated = Signal(str)
 
@@ -63,32 +79,86 @@ class BlockView(QtWidgets.QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(4 if rich else 6)
         self._blocks: list[str] = []
-        self._labels: list[QtWidgets.QLabel] = []
+        self._widgets: list[QtWidgets.QWidget] = []  # a label, or a _Pieces for a split block
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum)
 
     def set_blocks(self, blocks: list[str]) -> None:
         for i, block in enumerate(blocks):
-            if i < len(self._labels):
-                if self._blocks[i] != block:
-                    self._labels[i].setText(block)
-            else:
-                label = _label(self._rich, self._name)
-                label.setOpenExternalLinks(False)
-                label.linkActivated.connect(self.linkActivated)
-                label.setText(block)
-                self._layout.addWidget(label)
-                self._labels.append(label)
-        for label in self._labels[len(blocks):]:
-            self._layout.removeWidget(label)
-            label.deleteLater()
-        del self._labels[len(blocks):]
+            if i < len(self._widgets) and self._blocks[i] == block:
+                continue
+            pieces = block.split(PIECE)
+            widget = self._widgets[i] if i < len(self._widgets) else None
+            if len(pieces) > 1 and isinstance(widget, _Pieces):
+                widget.set_pieces(pieces)
+            elif len(pieces) == 1 and isinstance(widget, QtWidgets.QLabel):
+                widget.setText(block)
+            else:  # new, or a block that became split (or stopped being)
+                if len(pieces) > 1:
+                    fresh = _Pieces(self._make_label)
+                    fresh.set_pieces(pieces)
+                else:
+                    fresh = self._make_label()
+                    fresh.setText(block)
+                if widget is None:
+                    self._layout.addWidget(fresh)
+                    self._widgets.append(fresh)
+                else:
+                    self._layout.replaceWidget(widget, fresh)
+                    widget.hide()  # at once: deletion waits for the event loop, painting not
+                    widget.deleteLater()
+                    self._widgets[i] = fresh
+        for widget in self._widgets[len(blocks):]:
+            self._layout.removeWidget(widget)
+            widget.hide()
+            widget.deleteLater()
+        del self._widgets[len(blocks):]
         self._blocks = list(blocks)
 
+    def _make_label(self) -> QtWidgets.QLabel:
+        label = _label(self._rich, self._name)
+        label.linkActivated.connect(self.linkActivated)
+        return label
+
+    def labels(self) -> list[QtWidgets.QLabel]:
+        """Every label, in reading order (a split block's pieces one by one)."""
+        return [label for widget in self._widgets
+                for label in (widget.labels if isinstance(widget, _Pieces) else [widget])]
+
     def text(self) -> str:
-        return "".join(self._blocks)
+        return "".join(self._blocks).replace(PIECE, "")
 
     def openExternalLinks(self) -> bool:  # noqa: N802 (QLabel's name, for callers and tests)
         return False
+
+
+class _Pieces(QtWidgets.QWidget):
+    """The pieces of one block, a label each, with no space between them: while the block
+    grows only its last label changes."""
+
+    def __init__(self, make_label) -> None:
+        super().__init__()
+        self._make_label = make_label
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        self.labels: list[QtWidgets.QLabel] = []
+        self._pieces: list[str] = []
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum)
+
+    def set_pieces(self, pieces: list[str]) -> None:
+        for i, piece in enumerate(pieces):
+            if i == len(self.labels):
+                self.labels.append(self._make_label())
+                self._layout.addWidget(self.labels[i])
+                self._pieces.append("")
+            if self._pieces[i] != piece:
+                self.labels[i].setText(piece)
+        for label in self.labels[len(pieces):]:
+            self._layout.removeWidget(label)
+            label.hide()
+            label.deleteLater()
+        del self.labels[len(pieces):]
+        self._pieces = list(pieces)
 
 
 def _paragraphs(text: str) -> list[str]:

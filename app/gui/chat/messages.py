@@ -143,7 +143,7 @@ class AssistantMessage(QtWidgets.QFrame):
             self.answer.set_blocks(self._render(self._answer))
 
     def _render(self, text: str) -> list[str]:
-        blocks = to_html_blocks(text, dark=theme.is_dark())
+        blocks = to_html_blocks(text, dark=theme.is_dark(), split=True)
         if not self._citations:
             return blocks
         return [self._link_citations(block) for block in blocks]

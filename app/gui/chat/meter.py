@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 class ContextMeter:
     def __init__(self, chat: ChatController) -> None:
         self.chat = chat
+        self._shown: tuple | None = None  # the last usage shown while streaming
 
     def measure(self) -> None:
         """The prompt as it would be rendered now (an empty chat too, the chat's tools declared)
@@ -54,6 +55,9 @@ class ContextMeter:
         if not usage or model is None:
             return
         (start, first), (now, used) = usage[0], usage[-1]
+        if self._shown == usage[-1]:  # called on every drain; nothing new since the last
+            return
+        self._shown = usage[-1]
         if chat.conversation_id == chat._streaming_in:
             chat.context_changed.emit(used, model.n_ctx)
         if now > start and used > first:
