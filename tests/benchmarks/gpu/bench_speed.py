@@ -114,14 +114,20 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def interleaved(engine: Engine, prompt: list[int], kinds: dict, repeats: int) -> dict:
-    """kinds: name → (Sampling maker(seed), speculative options or None, speculator factory)."""
+def interleaved(engine: Engine, prompt: list[int], kinds: dict, repeats: int,
+                forced_answer: list[int] | None = None) -> dict:
+    """kinds: name → (Sampling maker(seed), speculative options or None, speculator factory);
+    `forced_answer`: runs with a scripted drafter get that answer (forced_sampler)."""
     runs = {k: [] for k in kinds}
     for i in range(repeats):
         for name, (make, spec, factory) in kinds.items():
             engine.options = dataclasses.replace(engine.options, speculative=spec)
             engine.speculator_factory = factory or Speculator
-            runs[name].append(generate(engine, prompt, make(i + 1)))
+            if factory is not None and forced_answer is not None:
+                with forced_sampler(engine, forced_answer, factory):
+                    runs[name].append(generate(engine, prompt, make(i + 1)))
+            else:
+                runs[name].append(generate(engine, prompt, make(i + 1)))
     engine.options = dataclasses.replace(engine.options, speculative=SpeculativeOptions())
     engine.speculator_factory = Speculator
     out = {}
@@ -154,24 +160,100 @@ class Recorder(Speculator):
         return []
 
 
-def scripted(answer: list[int], n_prompt: int, wrong_every: int):
-    """A drafter that proposes the recorded answer, every `wrong_every`-th token made wrong."""
+def scripted(answer: list[int], n_prompt: int, wrong_every: int, adaptive: bool = False):
+    """A drafter that proposes the recorded answer, every `wrong_every`-th token made wrong;
+    `adaptive`: as long as the acceptance suggests and paused like prompt lookup, else always
+    max_draft tokens."""
 
     class Scripted(Speculator):
+        current = None
+
         def __init__(self, prompt, options):
             super().__init__(prompt, options)
+            self.n_prompt = len(prompt)
             self.count = 0
+            Scripted.current = self
 
         def draft(self, limit):
+            if adaptive and self._pause_left > 0:
+                self._pause_left -= 1
+                return []
             done = len(self.lookup.tokens) - n_prompt
+            length = self.draft_length if adaptive else self.options.max_draft
             out = []
-            for t in answer[done:done + min(limit, self.options.max_draft)]:
+            for t in answer[done:done + min(limit, length)]:
                 self.count += 1
                 wrong = wrong_every and self.count % wrong_every == 0
                 out.append((t - 1 if t else 1) if wrong else t)
             return out
 
     return Scripted
+
+
+class forced_sampler:
+    """Within the block, the engine's sampler does all its work on the GPU as usual, then
+    returns the recorded answer's token for that position: the model "agrees" with a draft
+    exactly when the drafter proposed the answer. A random model's batched and single-token
+    logits differ in the last bits (other CUDA kernels), and its flat distribution over 201k
+    tokens turns that into other tokens, so without this a recorded answer is never re-made."""
+
+    def __init__(self, engine: Engine, answer: list[int], factory):
+        self.engine, self.answer, self.factory = engine, answer, factory
+
+    def __enter__(self):
+        engine, answer, factory = self.engine, self.answer, self.factory
+        self.real = real = engine._sampler
+
+        def sampler(sampling):
+            chain = real(sampling)
+            sample = type(chain).sample
+
+            def forced(ctx, index=-1):
+                sample(chain, ctx, index)
+                spec = factory.current
+                done = len(spec.lookup.tokens) - spec.n_prompt
+                return answer[done + max(index, 0)]
+
+            chain.sample = forced
+            return chain
+
+        engine._sampler = sampler
+        return self
+
+    def __exit__(self, *exc):
+        if self.engine._chain is not None:
+            self.engine._chain.__dict__.pop("sample", None)
+        self.engine._sampler = self.real
+
+
+def logits_check(engine: Engine, prompt: list[int], k: int = 6) -> dict:
+    """Batched vs single-token logits for the same positions (sampler on the CPU, raw logits):
+    the largest difference and whether each argmax agrees."""
+    import numpy as np
+    engine.options = dataclasses.replace(engine.options, backend_sampling=False)
+    chain = engine._sampler(Sampling(temperature=0.0))
+    n_vocab = engine.n_vocab
+    engine.forget_cache()
+    engine._decode(prompt)
+    tokens = [chain.sample(engine._ctx)]
+    single = []
+    for _ in range(k):
+        engine._decode([tokens[-1]])
+        single.append(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(engine._ctx, -1),
+                                            shape=(n_vocab,)).copy())
+        tokens.append(int(single[-1].argmax()))
+    engine._truncate_cache(len(prompt))
+    engine._decode_all(tokens[:k])
+    batched = [np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(engine._ctx, i), shape=(n_vocab,)).copy()
+               for i in range(k)]
+    engine.options = dataclasses.replace(engine.options, backend_sampling=True)
+    diffs = [float(abs(a - b).max()) for a, b in zip(single, batched)]
+    top2 = [float(np.sort(a)[-1] - np.sort(a)[-2]) for a in single]
+    out = {"max_abs_diff": diffs, "argmax_agrees": [int(a.argmax() == b.argmax()) for a, b in zip(single, batched)],
+           "top1_top2_gap": top2, "logit_std": float(single[0].std())}
+    log(f"  logits, batch of {k} vs one at a time: max |diff| {max(diffs):.2e}, argmax agrees "
+        f"{sum(out['argmax_agrees'])}/{k}, top-2 gap {min(top2):.2e}..{max(top2):.2e}, std {out['logit_std']:.3f}")
+    return out
 
 
 def verify_cost(engine: Engine, prompt: list[int], sizes=(0, 1, 2, 3, 4, 6, 8, 12, 16), reps=15) -> dict:
@@ -200,7 +282,7 @@ def verify_cost(engine: Engine, prompt: list[int], sizes=(0, 1, 2, 3, 4, 6, 8, 1
     return out
 
 
-def hearth_main(model: Path, out: dict, save, repeats: int) -> None:
+def hearth_main(model: Path, out: dict, save, repeats: int, skip: set) -> None:
     t0 = time.perf_counter()
     engine = Engine(model, LoadOptions(n_ctx=N_CTX, n_gpu_layers=-1))
     out["load_s"] = time.perf_counter() - t0
@@ -221,7 +303,15 @@ def hearth_main(model: Path, out: dict, save, repeats: int) -> None:
     engine.options = dataclasses.replace(engine.options, backend_sampling=True)
     save()
 
-    out["verify_ms"] = verify_cost(engine, prompt)
+    spec_part(engine, prompt, out, save, repeats)
+    if "rest" not in skip:  # depth, follow-ups, the sampler during prompt batches
+        rest(engine, out, save, repeats)
+
+
+def spec_part(engine: Engine, prompt: list[int], out: dict, save, repeats: int) -> None:
+    off, on = None, SpeculativeOptions()
+    out["logits_check"] = logits_check(engine, prompt)
+    out["verify_ms"] = verify_cost(engine, prompt, sizes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16))
     save()
 
     # Speculative decoding: a rewrite task with real prompt-lookup drafts, then forced drafts.
@@ -239,19 +329,21 @@ def hearth_main(model: Path, out: dict, save, repeats: int) -> None:
         engine.speculator_factory = Recorder
         generate(engine, prompt, make(7))
         rec = Recorder.answers["last"]
-        answer = rec.lookup.tokens[rec.n_prompt:]
+        answer = rec.lookup.tokens[rec.n_prompt:] + [0] * 32  # room for a last draft
         kinds = {f"{name}, no drafts": (lambda s, m=make: m(7), off, None)}
-        for max_draft in (4, 8, 16):
-            kinds[f"{name}, all drafts right, max {max_draft}"] = (
+        for max_draft in (2, 4, 6, 7, 8, 12):
+            kinds[f"{name}, all drafts right, {max_draft} a batch"] = (
                 lambda s, m=make: m(7), SpeculativeOptions(max_draft=max_draft),
                 scripted(answer, len(prompt), 0))
-        for wrong in (2, 4):
-            kinds[f"{name}, 1 in {wrong} drafted wrong, max 8"] = (
-                lambda s, m=make: m(7), on, scripted(answer, len(prompt), wrong))
-        forced.update(interleaved(engine, prompt, kinds, repeats))
+        for wrong in (2, 4, 10):
+            kinds[f"{name}, 1 in {wrong} drafted wrong, adaptive"] = (
+                lambda s, m=make: m(7), on, scripted(answer, len(prompt), wrong, adaptive=True))
+        forced.update(interleaved(engine, prompt, kinds, repeats, answer))
         save()
     out["spec_forced"] = forced
 
+
+def rest(engine: Engine, out: dict, save, repeats: int) -> None:
     # Depth: a fresh prompt of d tokens (its TTFT is prefill), then 128 tokens decoded there.
     rng = random.Random(0)
     depth = {}
@@ -333,7 +425,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--budget", type=float, default=400, help="seconds; later sections are skipped")
-    ap.add_argument("--skip", default="", help="sections to skip: bench,server,hearth,variants")
+    ap.add_argument("--skip", default="", help="sections to skip: bench,server,hearth,variants; rest (Hearth after decode and drafts)")
     ap.add_argument("--server-log", type=Path, default=Path("/tmp/llama-server.log"))
     ap.add_argument("--quick", action="store_true", help="small sizes: check the script on a CPU")
     args = ap.parse_args()
@@ -365,7 +457,7 @@ def main() -> None:
         save()
 
     r = args.repeats
-    section("hearth", lambda: hearth_main(args.model, res.setdefault("hearth", {}), save, r))
+    section("hearth", lambda: hearth_main(args.model, res.setdefault("hearth", {}), save, r, skip))
     section("server", lambda: server(args, res.setdefault("llama_server", {}), r))
     section("bench", lambda: res.__setitem__("llama_bench", {
         "prefill": llama_bench(args.bin / "llama-bench", args.model,
