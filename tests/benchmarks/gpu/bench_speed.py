@@ -418,6 +418,40 @@ def gpu_name() -> str:
         return "none"
 
 
+def swa_and_policy(model: Path, out: dict, save, repeats: int) -> None:
+    """Decode at depth and 32k prefill with the sliding-window cache full-size (Hearth's
+    default) and window-size (llama-bench's); the draft-length policy on forced drafts."""
+    rng = random.Random(3)
+    for swa_full in (True, False):
+        name = f"swa_full {'on' if swa_full else 'off'}"
+        with Engine(model, LoadOptions(n_ctx=N_CTX, n_gpu_layers=-1, swa_full=swa_full)) as engine:
+            generate(engine, rand_tokens(rng, 512), greedy(0, 16))
+            res = {}
+            for d in DEPTHS[1:]:
+                runs = [generate(engine, rand_tokens(rng, d), greedy(0, 128)) for _ in range(repeats)]
+                res[d] = {"ttft_ms": statistics.median(r["ttft_ms"] for r in runs),
+                          "decode_tps": statistics.median(r["tps"] for r in runs),
+                          "decode_runs_tps": [round(r["tps"], 1) for r in runs]}
+                log(f"  {name}, depth {d}: TTFT {res[d]['ttft_ms']:.0f} ms, decode {res[d]['decode_tps']:.1f} tok/s")
+            out[name] = res
+            save()
+            if swa_full:
+                continue
+            prompt = engine.tokenize(engine.render([{"role": "user", "content": "Tell me a long story."}]))
+            engine.speculator_factory = Recorder
+            generate(engine, prompt, greedy(7))
+            rec = Recorder.answers["last"]
+            answer = rec.lookup.tokens[rec.n_prompt:] + [0] * 32
+            kinds = {"no drafts": (greedy, None, None)}
+            for wrong in (4, 10, 20):
+                kinds[f"1 in {wrong} drafted wrong, adaptive"] = (
+                    greedy, SpeculativeOptions(), scripted(answer, len(prompt), wrong, adaptive=True))
+            kinds["all right, adaptive"] = (greedy, SpeculativeOptions(),
+                                            scripted(answer, len(prompt), 0, adaptive=True))
+            out["policy"] = interleaved(engine, prompt, kinds, repeats, answer)
+            save()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", type=Path)
@@ -425,7 +459,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--budget", type=float, default=400, help="seconds; later sections are skipped")
-    ap.add_argument("--skip", default="", help="sections to skip: bench,server,hearth,variants; rest (Hearth after decode and drafts)")
+    ap.add_argument("--skip", default="", help="sections to skip: swa,bench,server,hearth,variants; rest (Hearth after decode and drafts)")
     ap.add_argument("--server-log", type=Path, default=Path("/tmp/llama-server.log"))
     ap.add_argument("--quick", action="store_true", help="small sizes: check the script on a CPU")
     args = ap.parse_args()
@@ -457,6 +491,7 @@ def main() -> None:
         save()
 
     r = args.repeats
+    section("swa", lambda: swa_and_policy(args.model, res.setdefault("swa_and_policy", {}), save, r))
     section("hearth", lambda: hearth_main(args.model, res.setdefault("hearth", {}), save, r, skip))
     section("server", lambda: server(args, res.setdefault("llama_server", {}), r))
     section("bench", lambda: res.__setitem__("llama_bench", {
