@@ -191,3 +191,34 @@ class VerifyBatch:
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
+
+
+def next_tokens(engine, chain, spec: Speculator | None, last: int | None) -> list[int]:
+    """Engine.generate's next token(s): `last` (None after the prompt) is evaluated, alone or
+    followed by a draft; the draft is kept up to the first position where the sampler
+    disagrees, and the rest leaves the KV cache."""
+    if last is None:
+        tokens = [chain.sample(engine._ctx)]
+    else:
+        room = min(engine.n_ctx - len(engine._cached), engine.n_batch) - 1
+        draft = spec.draft(room) if spec is not None and room > 0 else []
+        if not draft:
+            engine._decode([last])
+            tokens = [chain.sample(engine._ctx)]
+        else:
+            kept = len(engine._cached) + 1
+            engine._decode_all([last, *draft])
+            tokens = []
+            for i, guess in enumerate(draft):
+                token = chain.sample(engine._ctx, i)
+                tokens.append(token)
+                if token != guess:
+                    break
+            else:
+                tokens.append(chain.sample(engine._ctx, len(draft)))
+            accepted = len(tokens) - 1
+            engine._truncate_cache(kept + accepted)
+            spec.verified(len(draft), accepted)
+    if spec is not None:
+        spec.decided(tokens)
+    return tokens
