@@ -37,7 +37,18 @@ class KVCache:
         if self._verify is None:
             self._verify = VerifyBatch(self.n_batch)
         batch = self._verify.fill(tokens, len(self._cached))
-        rc = llama_cpp.llama_decode(self._ctx, batch)
+        # A draft's check is a decode step, not a prompt: on the decode threads. llama.cpp gives
+        # every batch of more than one token the prompt's threads (all cores), which spin
+        # between graph nodes and stall whenever another process wants a core
+        # (tests/benchmarks/bench_peer_cpu.py measures both).
+        decode_threads, batch_threads = self._threads
+        if batch_threads != decode_threads:
+            llama_cpp.llama_set_n_threads(self._ctx, decode_threads, decode_threads)
+        try:
+            rc = llama_cpp.llama_decode(self._ctx, batch)
+        finally:
+            if batch_threads != decode_threads:
+                llama_cpp.llama_set_n_threads(self._ctx, decode_threads, batch_threads)
         if rc != 0:
             self._forget_cache()
             if rc == 1:

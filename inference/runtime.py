@@ -78,6 +78,7 @@ class Engine(Vocabulary, KVCache):
         self._chain_on_backend = False
         self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
         self._pieces: dict[int, tuple[bytes, bool]] = {}
+        self._eog: dict[int, bool] = {}
         self._verify: VerifyBatch | None = None
         self.speculator_factory = Speculator  # (prompt, options) -> Speculator; benchmarks swap it
         try:
@@ -99,6 +100,7 @@ class Engine(Vocabulary, KVCache):
         if layers is None:
             layers = self.fit.n_gpu_layers if self.fit else -1
         mparams.n_gpu_layers = 0x7FFFFFFF if layers < 0 else layers
+        self._on_gpu = layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
         mparams.vocab_only = self.options.vocab_only
         cancelled = False
         if self._on_progress is not None:
@@ -149,6 +151,7 @@ class Engine(Vocabulary, KVCache):
         cparams.n_seq_max = 1
         cparams.n_threads = self.options.n_threads or max(1, cores - 1)
         cparams.n_threads_batch = self.options.n_threads or cores  # prompt batches: every core
+        self._threads = (cparams.n_threads, cparams.n_threads_batch)
         cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if self.options.flash_attn
                                    else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         cparams.swa_full = self.options.swa_full
@@ -313,6 +316,8 @@ class Engine(Vocabulary, KVCache):
     def _speculator(self, prompt: Sequence[int]) -> Speculator | None:
         options = self.options.speculative
         if options is None or not self._can_speculate or options.max_draft < 1:
+            return None
+        if not (self._on_gpu or options.on_cpu):
             return None
         return self.speculator_factory(prompt, options)
 

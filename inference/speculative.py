@@ -51,6 +51,10 @@ class SpeculativeOptions:
     window: int = 24
     pause: int = 32
     pause_max: int = 1024
+    # Draft when the model runs on the CPU too. Off by default: there a check of 1 + 6 tokens
+    # cost 4.3 single steps (SmolLM2, 2 cores), drafts sped a copy task up by a third but a
+    # task with little to copy lost 7-11% (tests/benchmarks/bench_peer_cpu.py).
+    on_cpu: bool = False
 
 
 def _keys(tokens: np.ndarray, n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Text to tokens and back for a loaded model: the vocabulary half of the Engine.
 
 A mixin: Engine (inference/runtime.py) sets `_vocab`, `path`, `_add_bos`, `_message_marker`,
-`_piece_tokens`, `_prompt_tokens` and `_pieces` when it loads, and these methods use them.
+`_piece_tokens`, `_prompt_tokens`, `_pieces` and `_eog` when it loads, and these methods use them.
 """
 
 from __future__ import annotations
@@ -131,4 +131,7 @@ class Vocabulary:
         return b"".join(self.piece(t)[0] for t in tokens).decode("utf-8", errors="replace")
 
     def is_eog(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        eog = self._eog.get(token)  # cached: asked once per generated token
+        if eog is None:
+            eog = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        return eog

@@ -26,7 +26,10 @@ DOC = ("Hearth runs local models on your own machine, keeps every conversation i
        "passages, and the passages that matter are placed in the prompt.")
 
 
-def engine(path: Path, speculative: SpeculativeOptions | None = SpeculativeOptions(), **options):
+ON = SpeculativeOptions(on_cpu=True)  # these tests run on a CPU build
+
+
+def engine(path: Path, speculative: SpeculativeOptions | None = ON, **options):
     defaults = {"n_ctx": 2048, "flash_attn": False, "speculative": speculative}
     return Engine(path, LoadOptions(**{**defaults, **options}))
 
@@ -114,6 +117,17 @@ def test_lookup_never_finds_the_tail_itself():
     look.append(5)
     look.append(6)
     assert look.draft(4) == [7, 5, 6]  # runs into the answer so far
+
+
+def test_drafts_grow_while_accepted_and_shrink_when_rejected():
+    spec = Speculator(list(range(40)) * 2, SpeculativeOptions(max_draft=6, min_acceptance=0.0))
+    assert len(spec.draft(16)) == 3  # a first guess: 3 of 4 tokens accepted
+    for _ in range(8):
+        spec.verified(len(spec.draft(16)), len(spec.draft(16)))  # every draft right
+    assert len(spec.draft(16)) == 6  # as long as max_draft allows
+    for _ in range(8):
+        spec.verified(len(spec.draft(16)), 0)  # every draft wrong at once
+    assert len(spec.draft(16)) == 1
 
 
 def test_drafting_pauses_while_drafts_are_rejected_and_tries_again_later():
@@ -232,6 +246,19 @@ def test_chi_square_unseeded_sampling_follows_the_models_distribution(tiny_gpt_o
     # accept rule moves whole bins (keeping every draft: chi2 in the hundreds).
     critical = df * (1 - 2 / (9 * df) + 3.09 * (2 / (9 * df)) ** 0.5) ** 3
     assert chi2 < critical, (chi2, critical, bins)
+
+
+def test_on_a_cpu_the_default_is_to_draft_nothing(smollm2_path):
+    """Measured: on a CPU a check of several tokens costs nearly as many steps, so drafting is
+    opt-in there (SpeculativeOptions.on_cpu); these tests' CPU build says "not on a GPU"."""
+    sampling = replace(GREEDY, max_tokens=40)
+    with Engine(smollm2_path, LoadOptions(n_ctx=1024)) as default:
+        prompt = default.tokenize(default.render([{"role": "user", "content": "Repeat this text exactly:\n\n" + DOC}]))
+        plain, stats = run(default, prompt, sampling)
+    assert stats.drafted_tokens == 0
+    with engine(smollm2_path, n_ctx=1024) as opted_in:
+        drafted, stats = run(opted_in, prompt, sampling)
+    assert stats.drafted_tokens > 0 and drafted == plain
 
 
 # -- the cache afterwards -----------------------------------------------------------------------
