@@ -129,8 +129,8 @@ class Speculator:
     @property
     def draft_length(self) -> int:
         """A run of tokens accepted with probability a each is a/(1-a) long on average: draft
-        about that many (1 at a = 0.5, 3 at 0.75, 6 at 0.86). On the H200 measurement (see
-        max_draft) that is within a few percent of the best fixed length for each a."""
+        about that many (1 at a = 0.5, 3 at 0.75, 6 at 0.86): by the H200's cost per batch
+        (see max_draft), close to the best fixed length for each a."""
         a = self._accepted_recent / (self._accepted_recent + self._rejected_recent)
         a = min(a, 0.95)
         return max(1, min(self.options.max_draft, round(a / (1 - a))))
