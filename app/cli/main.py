@@ -13,6 +13,8 @@
     hearth chat --endpoint URL --model NAME "…"  the same turn on a model served elsewhere
     hearth models list --endpoint URL      what an OpenAI-compatible server serves
     hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
+    hearth library add|remove|list|status|reindex   folders indexed and searched
+    hearth search QUERY [--json]           chats and library passages, as Ctrl+K finds them
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
 turn in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -29,7 +31,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models, prompts, render, serve, tools
+from app.cli import chat, library, models, prompts, render, search, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -43,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_parser(sub)
     prompts.add_parser(sub)
     serve.add_parser(sub)
+    library.add_parser(sub)
+    search.add_parser(sub)
     return parser
 
 
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             return prompts.run(args)
         if args.command == "tools":
             return tools.run(args)
+        if args.command == "library":
+            return library.run(args)
+        if args.command == "search":
+            return search.cmd_search(args)
         return {"chat": chat.cmd_chat, "render": render.cmd_render,
                 "serve": serve.cmd_serve}[args.command](args)
     except UserError as exc:

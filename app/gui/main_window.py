@@ -26,6 +26,7 @@ from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
 from app.gui.window_engines import WindowEngines
+from app.gui.window_library import WindowLibrary
 from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
@@ -56,6 +57,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.citation_box = self.info_popover = None  # open ones, kept for tests
         self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
         self.composer.add_control(self.window_tools.button)
+        self.library = WindowLibrary(self)  # library folders: indexer, settings, passages
         if not store.read_only:
             prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
@@ -68,6 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome = WelcomePage(store, self.downloads)
         self.manager: ModelManager | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.desktop = None  # app/gui/desktop.py: the tray, quick ask, files from the desktop
+        self.quitting = False  # Quit, not a close into the tray
         self._closed = False
         self._sidebar_all = False
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
@@ -307,6 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         dialog = SearchDialog(self.store, self)
         dialog.open_requested.connect(self.open_search_hit)
+        dialog.passage_requested.connect(self.library.show_source)
         dialog.open()
         self.search_dialog = dialog  # kept for tests, and alive while open
 
@@ -333,6 +338,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.store, self)
         dialog.applied.connect(self.apply_preferences)
+        dialog.library_requested.connect(self.library.show_settings)
         dialog.open()
         self.settings_dialog = dialog  # kept for tests and so it is not collected while open
 
@@ -340,6 +346,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.hide_reasoning = prefs.hide_reasoning
         self.apply_theme(prefs.theme)
         self.controller.refresh_defaults()  # the next turn's effort and sampling, no reload
+        if self.desktop is not None:
+            self.desktop.apply_preferences(prefs)  # the system-wide quick-ask key
 
     def apply_theme(self, choice: str) -> None:
         app = QtWidgets.QApplication.instance()
@@ -406,22 +414,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        self.citation_box = info_popover.show_citation(self, answer_id, key) or self.citation_box
+        self.citation_box = self.library.show_citation(answer_id, key) or self.citation_box
 
     def show_info(self, message_id: int) -> None:
         self.info_popover = info_popover.show_info(self, message_id) or self.info_popover
 
+    def quit(self) -> None:
+        """Quit (the menu, the tray): the window closes for good and the model is unloaded."""
+        self.quitting = True
+        self.close()
+        QtWidgets.QApplication.instance().quit()
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self.quitting and self.desktop is not None and self.desktop.close_to_tray(event):
+            return  # hidden in the tray, the model still loaded
         if not self._closed:  # once: a second close (at exit) finds the database closed
             self._closed = True
             self.attacher.closed = True
             if not self.store.read_only:
                 self.drafts.save()
                 self._save_window_state()
+        if self.manager is not None:
+            self.manager.close()  # before the database it reads closes
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.window_engines.stop()  # before the engine thread it serves from ends
         self.session.shutdown()
         self.window_tools.close()  # python workers, MCP servers: after the engine used them
+        self.library.close()  # the indexer stops after its file; pending files wait
         self.turns_lock.release()
         super().closeEvent(event)
