@@ -117,7 +117,7 @@ def speculative(out: dict) -> None:
                                    ("temp1", Sampling(temperature=1.0, top_p=1.0, max_tokens=N))):
                 res = {"off": [], "on": []}
                 for i in range(REPEATS):
-                    for mode, spec in (("off", None), ("on", SpeculativeOptions())):
+                    for mode, spec in (("off", None), ("on", SpeculativeOptions(on_cpu=True))):
                         engine.options = dataclasses.replace(engine.options, speculative=spec)
                         s = run(engine, prompt, dataclasses.replace(sampling, seed=i + 1))
                         res[mode].append(s)
