@@ -61,6 +61,8 @@ class GenerationStats:
     sampler: str = "cpu"  # where the sampler chain ran: "backend" (on the device) or "cpu"
     stop_token: str = ""  # the end-of-generation token that stopped it: "<|return|>", "<|call|>"…
     finish_reason: FinishReason = "stop"
+    drafted_tokens: int = 0  # speculative decoding: tokens proposed from the context…
+    accepted_tokens: int = 0  # …and how many of them the model confirmed
 
     @property
     def evaluated_tokens(self) -> int:

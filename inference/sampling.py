@@ -76,8 +76,9 @@ class SamplerChain:
     def reset(self) -> None:
         llama_cpp.llama_sampler_reset(self.ptr)
 
-    def sample(self, ctx) -> int:
-        return llama_cpp.llama_sampler_sample(self.ptr, ctx, -1)
+    def sample(self, ctx, index: int = -1) -> int:
+        """Sample from the batch's output `index` (-1: its last) and accept the token."""
+        return llama_cpp.llama_sampler_sample(self.ptr, ctx, index)
 
     def free(self) -> None:
         if self.ptr:

@@ -101,7 +101,7 @@ cmake -S "$V" -B "$BUILD" -G Ninja \
     -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DGGML_NATIVE=OFF -DGGML_CCACHE=OFF -DGGML_CUDA_NCCL=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON \
     -DCUDA_cublas_LIBRARY="$SHIM/libcublas.so" \
     -DCUDA_cublasLt_LIBRARY="$SHIM/libcublasLt.so" \
@@ -109,7 +109,7 @@ cmake -S "$V" -B "$BUILD" -G Ninja \
     -DCMAKE_CUDA_FLAGS="$INC" -DCMAKE_CXX_FLAGS="$INC" \
     -DCMAKE_EXE_LINKER_FLAGS="$EXE_LDFLAGS"
 t1=$(date +%s)
-cmake --build "$BUILD" --target llama llama-bench -j "$JOBS"
+cmake --build "$BUILD" --target llama llama-bench llama-server llama-batched-bench -j "$JOBS"
 t2=$(date +%s)
 echo "configure: $((t1 - t0)) s, build: $((t2 - t1)) s with $JOBS jobs"
 grep -E "^(GGML_CUDA_GRAPHS|GGML_NATIVE|CMAKE_CUDA_ARCHITECTURES|GGML_CUDA_FA)[:=]" "$BUILD/CMakeCache.txt" || true

@@ -27,10 +27,11 @@ git -C "$V" rev-parse HEAD > "$SRC/VENDORED_LLAMA_CPP_COMMIT" 2>/dev/null \
     || cat "$SRC/.git/modules/vendor/llama.cpp/HEAD" > "$SRC/VENDORED_LLAMA_CPP_COMMIT"
 rm -rf "$SRC"/.git "$SRC"/.github "$V"/.git "$V"/.github "$V"/.devops "$V"/.gemini "$V"/.pi
 
-# Nothing below is compiled or read by: cmake -DGGML_CUDA=ON ... --target llama llama-bench
+# Nothing below is compiled or read by: cmake -DGGML_CUDA=ON -DLLAMA_BUILD_SERVER=ON ...
+#   --target llama llama-bench llama-server llama-batched-bench
 rm -rf "$SRC"/{docs,examples,tests,docker}
-rm -rf "$V"/{models,docs,media,benches,tests,examples,pocs,gguf-py,conversion,skills,ci,app,grammars,requirements}
-rm -rf "$V"/tools/{ui,server,cli}            # only configured with LLAMA_BUILD_SERVER=ON
+rm -rf "$V"/{models,docs,media,benches,tests,examples,pocs,gguf-py,conversion,skills,ci,grammars,requirements}
+rm -rf "$V"/tools/server/{tests,bench}       # llama-server itself is built (the peer measured beside Hearth)
 rm -rf "$V"/tools/mtmd/test-*                # sample media
 for b in cann et hexagon hip metal musa opencl openvino sycl virtgpu vulkan webgpu zdnn zendnn; do
     rm -rf "$V/ggml/src/ggml-$b"             # backends that stay off (GGML_<NAME>=OFF)

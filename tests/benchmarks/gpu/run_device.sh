@@ -35,24 +35,25 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site
 
 if [ ! -f "$MODEL" ]; then
-    (nice python3 "$G/make_model.py" "$MODEL" > "$OUT/model.log" 2>&1) &
+    (nice python3 "$G/make_model.py" "$MODEL" > /tmp/model.log 2>&1) &
     MODEL_PID=$!
 else
     MODEL_PID=""
-    echo "model already there" > "$OUT/model.log"
+    echo "model already there" > /tmp/model.log
 fi
 
 echo "== build ($(left) s left)"
 if [ -f "$C/prebuilt.tar.xz" ] && [ ! -x "$BUILD/bin/llama-bench" ]; then
     export PREBUILT="$PWD/$C/prebuilt.tar.xz"
 fi
-if ! JOBS=16 bash "$G/build_llama.sh" "$C/llama-cpp-python-src.tar.xz" "$BUILD" > "$OUT/build.log" 2>&1; then
-    tail -60 "$OUT/build.log"
+if ! JOBS=16 bash "$G/build_llama.sh" "$C/llama-cpp-python-src.tar.xz" "$BUILD" > /tmp/build.log 2>&1; then
+    tail -60 /tmp/build.log
     exit 1
 fi
-grep -E "^(cuBLAS|driver|configure:|prebuilt:)" "$OUT/build.log"
-[ -n "$MODEL_PID" ] && { wait "$MODEL_PID" || { cat "$OUT/model.log"; exit 1; }; }
-cat "$OUT/model.log"
+tail -40 /tmp/build.log > "$OUT/build-tail.log"
+grep -E "^(cuBLAS|driver|configure:|prebuilt:)" /tmp/build.log
+[ -n "$MODEL_PID" ] && { wait "$MODEL_PID" || { cat /tmp/model.log; exit 1; }; }
+cat /tmp/model.log
 
 # llama-cpp-python's Python package from the same sdist, with the CUDA libraries beside it.
 PKG=/tmp/pylib
@@ -68,15 +69,21 @@ if [ -z "${PREBUILT:-}" ] && [ "$(left)" -gt 200 ]; then
     tar -C "$BUILD/bin" -cf - . | xz -T16 -1 > /tmp/prebuilt.tar.xz
     size=$(stat -c %s /tmp/prebuilt.tar.xz)
     echo "prebuilt binaries: $((size / 1048576)) MiB compressed"
-    if [ "$size" -lt $((45 * 1048576)) ]; then
+    if [ "$size" -lt $((60 * 1048576)) ]; then
         mkdir -p "$OUT/prebuilt" && split -b 15M -d /tmp/prebuilt.tar.xz "$OUT/prebuilt/part"
     fi
 fi
 
 echo "== bench ($(left) s left)"
-timeout $(( $(left) - 10 )) python3 "$G/bench_gpu.py" "$MODEL" --llama-bench "$BUILD/bin/llama-bench" \
-    --llama-bench-timeout 180 --out "$OUT/gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+if [ "${BENCH:-gpu}" = speed ]; then  # issue 20: llama-bench, llama-server and Hearth (bench_speed.py)
+    timeout $(( $(left) - 10 )) python3 "$G/bench_speed.py" "$MODEL" --bin "$BUILD/bin" \
+        --budget $(( $(left) - 40 )) --out "$OUT/speed.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+else
+    timeout $(( $(left) - 10 )) python3 "$G/bench_gpu.py" "$MODEL" --llama-bench "$BUILD/bin/llama-bench" \
+        --llama-bench-timeout 180 --out "$OUT/gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+fi
 rc=${PIPESTATUS[0]}
+[ -f /tmp/llama-server.log ] && grep -iE "error|fail" /tmp/llama-server.log | head -5
 echo "== done in $(( $(date +%s) - START )) s, bench exit $rc"
 nvidia-smi --query-gpu=clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
 exit "$rc"
