@@ -13,6 +13,7 @@
     hearth chat --endpoint URL --model NAME "…"  the same turn on a model served elsewhere
     hearth models list --endpoint URL      what an OpenAI-compatible server serves
     hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
+    hearth batch --prompt NAME --out results.csv FILES…  a saved prompt over many documents
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
 turn in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -29,7 +30,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models, prompts, render, serve, tools
+from app.cli import batch, chat, models, prompts, render, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_parser(sub)
     prompts.add_parser(sub)
     serve.add_parser(sub)
+    batch.add_parser(sub)
     return parser
 
 
@@ -77,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             return prompts.run(args)
         if args.command == "tools":
             return tools.run(args)
-        return {"chat": chat.cmd_chat, "render": render.cmd_render,
-                "serve": serve.cmd_serve}[args.command](args)
+        return {"chat": chat.cmd_chat, "render": render.cmd_render, "serve": serve.cmd_serve,
+                "batch": batch.cmd_batch}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 1
