@@ -60,6 +60,9 @@ class SeqResult:
     error: str | None = None
     seconds: float = 0.0  # from taking a slot to the last token
     ttft_s: float = 0.0
+    # With BatchDecoder(record_margins=True): for each token, how far the best logit led the
+    # second best (a gap near 0 is a near-tie, which batching's rounding can tip either way).
+    margins: list[float] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -96,7 +99,7 @@ class BatchDecoder:
 
     def __init__(self, engine: Engine, n_parallel: int, n_ctx_per_seq: int,
                  prefix: Sequence[int] = (), n_batch: int = 512,
-                 mix_prompts: bool = False) -> None:
+                 mix_prompts: bool = False, record_margins: bool = False) -> None:
         if n_parallel < 1:
             raise ValueError("n_parallel must be at least 1")
         self.engine = engine
@@ -109,6 +112,7 @@ class BatchDecoder:
         # change a greedy answer now and then; with this, each answer is the one a sequential
         # run gives (tests/test_batch_decode.py), at the cost of some steps without generation.
         self.mix_prompts = mix_prompts
+        self.record_margins = record_margins
         self._prefix_seq = n_parallel  # slots are 0..n_parallel-1
         self._ctx = None
         self._batch = None
@@ -282,7 +286,17 @@ class BatchDecoder:
     def _gate(self, grammar: str) -> GrammarGate:
         return GrammarGate(grammar, self.engine._vocab, self.engine.n_vocab)
 
+    def _margin(self, index: int) -> float:
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, index),
+                                       shape=(self.engine.n_vocab,))
+        top = np.partition(logits, -2)[-2:]
+        return float(top[1] - top[0])
+
     def _sample(self, slot: _Slot, index: int) -> SeqResult | None:
+        if self.record_margins:
+            slot.result.margins.append(self._margin(index))
         token = llama_cpp.llama_sampler_sample(slot.chain.ptr, self._ctx, index)
         if slot.gate is not None:
             if not slot.gate.allows(token):
