@@ -126,8 +126,9 @@ class BatchDecoder:
         cparams.kv_unified = True
         cores = os.cpu_count() or 1
         threads = engine.options.n_threads
-        cparams.n_threads = threads or max(1, cores - 1)
-        cparams.n_threads_batch = threads or cores
+        cparams.n_threads = self._gen_threads = threads or max(1, cores - 1)
+        cparams.n_threads_batch = self._prompt_threads = threads or cores
+        self._threads_now = (cparams.n_threads, cparams.n_threads_batch)
         cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if engine.options.flash_attn
                                    else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         cparams.swa_full = engine.options.swa_full
@@ -254,7 +255,19 @@ class BatchDecoder:
                 continue
             room -= self._add_prompt(slot, entries, owners, room)
 
+    def _use_threads(self, prompting: bool) -> None:
+        """llama.cpp decodes any call of more than one token with its batch thread count.
+        A generation step of 4 sequences is 4 tokens, but it should run like one token: on all
+        cores, each thread spinning at the barriers between graph nodes, a loaded 2-core
+        machine made such steps 4 times slower than one sequence alone (bench_batch.py)."""
+        wanted = ((self._gen_threads, self._prompt_threads) if prompting
+                  else (self._gen_threads, self._gen_threads))
+        if wanted != self._threads_now:
+            llama_cpp.llama_set_n_threads(self._ctx, *wanted)
+            self._threads_now = wanted
+
     def _decode(self, entries: list, owners: list, finished: list[SeqResult]) -> list[SeqResult]:
+        self._use_threads(len(entries) > len(self._slots))
         self._fill(entries)
         rc = llama_cpp.llama_decode(self._ctx, self._batch)
         if rc != 0:

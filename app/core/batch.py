@@ -230,3 +230,37 @@ def _json_row(row: Row) -> dict:
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def open_as_chat(store: Store, row_id: int) -> int:
+    """A conversation holding the row's question (the prompt filled with its document) and its
+    answer, to follow up in the window. Returns the conversation's id."""
+    from .prompt_library import apply, variables
+
+    batches = Batches(store)
+    row = batches.row(row_id)
+    if row is None or row.status != "done":
+        raise BatchError("Only a finished row can be opened as a chat.")
+    job = batches.get(row.job_id)
+    prompt = prompt_from_snapshot(job.spec["prompt"])
+    document = store.documents.find(row.record.get("document_sha256") or "")
+    text = ""
+    if document is not None:
+        chunks = store.documents.chunks(document.id)
+        text = "".join(c.text[c.overlap if i else 0:] for i, c in enumerate(chunks))
+    wanted = {v.name for v in variables(prompt.body)}
+    per_doc = {"document": text or Path(row.path).name, "filename": Path(row.path).name,
+               "path": row.path}
+    values = {**job.spec.get("values", {}), **{k: v for k, v in per_doc.items() if k in wanted}}
+    applied = apply(prompt, values, text="" if "document" in wanted else per_doc["document"],
+                    builtins={"date": job.spec.get("date") or _dt.date.today().isoformat()})
+    question = applied.text if applied.instructions is None else (
+        f"{applied.instructions}\n\n{applied.text}")
+    with store.transaction():
+        chat = store.conversations.create(f"{prompt.name}: {Path(row.path).name}")
+        _user, answer = store.messages.add_turn(chat.id, question,
+                                                model_name=row.record.get("model"),
+                                                model_sha256=row.record.get("model_sha256"))
+        store.messages.update(answer.id, content=row.answer, reasoning=row.reasoning,
+                              status="complete", stats={"batch_row": row.record})
+    return chat.id
