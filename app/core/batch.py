@@ -80,6 +80,10 @@ def make_spec(prompt: Prompt, values: dict, schema: dict | None,
         fill(prompt, probe, builtins={"clipboard": "-", "selection": "-"})
     except PromptVariableError as exc:
         raise BatchError(str(exc)) from None
+    if schema is not None:
+        from inference.structured import grammar_for_schema
+
+        grammar_for_schema(schema)  # a schema that cannot become a grammar: said now
     if settings.seed is None:
         settings = BatchSettings(**{**asdict(settings), "seed": random.randrange(2**31)})
     return {"version": 1, "prompt": prompt_snapshot(prompt), "values": fixed, "schema": schema,
