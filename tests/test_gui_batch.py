@@ -43,6 +43,7 @@ def test_a_folder_fills_the_table_with_columns_and_a_failed_row(qtbot, window, b
     win.add_paths([write_reviews(tmp_path / "docs", 3)])  # as a dropped folder
     qtbot.keyClicks(win.columns, "sentiment:positive|negative, stars:number, summary")
     win.parallel.setValue(3)
+    win.max_tokens.setValue(64)
     qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: finished(win), timeout=180000)
     assert win.table.rowCount() == 4
@@ -78,6 +79,7 @@ def test_pause_resume_and_a_chat_turn_in_between(qtbot, window, batch_window, tm
     win = batch_window
     win.add_paths(sorted((write_reviews(tmp_path / "docs", 5, unreadable=False)).iterdir()))
     win.parallel.setValue(1)
+    win.max_tokens.setValue(24)
     qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.driver is not None and win.driver.running, timeout=20000)
 

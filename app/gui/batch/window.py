@@ -79,6 +79,10 @@ class BatchWindow(QtWidgets.QDialog):
         self.parallel = QtWidgets.QSpinBox(objectName="batchParallel")
         self.parallel.setRange(0, 64)
         self.parallel.setSpecialValueText("auto")
+        self.max_tokens = QtWidgets.QSpinBox(objectName="batchMaxTokens")
+        self.max_tokens.setRange(8, 32768)
+        self.max_tokens.setValue(core.BatchSettings.max_tokens)
+        self.max_tokens.setToolTip("The longest answer, reasoning included, in tokens")
         self.start_button = QtWidgets.QPushButton("Start", objectName="batchStart")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
@@ -92,6 +96,8 @@ class BatchWindow(QtWidgets.QDialog):
         for b in (add_files, add_folder, clear):
             file_buttons.addWidget(b)
         file_buttons.addStretch(1)
+        file_buttons.addWidget(QtWidgets.QLabel("Longest answer"))
+        file_buttons.addWidget(self.max_tokens)
         file_buttons.addWidget(QtWidgets.QLabel("In parallel"))
         file_buttons.addWidget(self.parallel)
         file_buttons.addWidget(self.start_button)
@@ -207,7 +213,7 @@ class BatchWindow(QtWidgets.QDialog):
             if prompt is None:
                 raise UserError("Choose a saved prompt.")
             values = {k: e.text() for k, e in self.value_edits.items()}
-            settings = core.BatchSettings(model=str(model.path),
+            settings = core.BatchSettings(model=str(model.path), max_tokens=self.max_tokens.value(),
                                           parallel=self.parallel.value() or None)
             spec = core.make_spec(prompt, values, self._schema(), settings)
             items = [self.files.item(i).text() for i in range(self.files.count())]
