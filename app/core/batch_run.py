@@ -48,6 +48,7 @@ class Progress:
     total: int = 0
     tokens_per_s: float = 0.0  # generated tokens per second in this run, all sequences together
     seconds_left: float | None = None
+    running: tuple[int, ...] = ()  # the seq of each row being decoded now
 
     @property
     def finished(self) -> int:
@@ -179,8 +180,9 @@ class BatchRun:
         eta = None
         if self._finished_here:
             eta = left * elapsed / self._finished_here
+        running = tuple(sorted({f.row.seq for f in [*self._flights.values(), *self._retry]}))
         return Progress(counts.done, counts.failed, counts.total, self.decoder.generated / elapsed,
-                        eta)
+                        eta, running)
 
     def close(self) -> None:
         if self._flights:

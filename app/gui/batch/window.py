@@ -67,9 +67,9 @@ class BatchWindow(QtWidgets.QDialog):
         self.columns.setPlaceholderText("Optional columns: label:spam|ham, score:number, note")
         self.schema = QtWidgets.QPlainTextEdit(objectName="batchSchema")
         self.schema.setPlaceholderText("…or a JSON schema, typed or pasted")
-        self.schema.setMaximumHeight(70)
+        self.schema.setFixedHeight(52)
         self.files = QtWidgets.QListWidget(objectName="batchFiles")
-        self.files.setMaximumHeight(90)
+        self.files.setFixedHeight(60)
         add_files = QtWidgets.QPushButton("Add files…")
         add_files.clicked.connect(self._choose_files)
         add_folder = QtWidgets.QPushButton("Add folder…")
@@ -113,6 +113,8 @@ class BatchWindow(QtWidgets.QDialog):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.bar = QtWidgets.QProgressBar(objectName="batchProgress")
         self.status = QtWidgets.QLabel("", objectName="batchStatus")
@@ -272,7 +274,7 @@ class BatchWindow(QtWidgets.QDialog):
         for line, row in enumerate(rows):
             self._seq_rows[row.seq] = line
             self._show_row(row)
-        self.table.resizeColumnsToContents()
+        self._fit_columns()
         counts = batches.counts(self.job_id)
         self.bar.setRange(0, max(1, counts.total))
         self.bar.setValue(counts.finished)
@@ -292,12 +294,24 @@ class BatchWindow(QtWidgets.QDialog):
                 item.setToolTip(row.path)
             self.table.setItem(line, col, item)
 
+    def _fit_columns(self) -> None:
+        self.table.resizeColumnsToContents()  # then capped: a long summary must not push
+        for col in range(self.table.columnCount() - 1):  # the other columns out of sight
+            self.table.setColumnWidth(col, min(self.table.columnWidth(col), 320))
+
     def _rows_done(self, rows: list) -> None:
         for row in rows:
             if row.seq in self._seq_rows:
                 self._show_row(row)
+        if self._seq_rows and len(self._seq_rows) <= 2000:  # measuring 100k rows takes seconds
+            self._fit_columns()
 
     def _progress(self, progress) -> None:
+        for seq in progress.running:  # rows in flight: "running", until their row comes back
+            line = self._seq_rows.get(seq)
+            item = self.table.item(line, 1) if line is not None else None
+            if item is not None and item.text() == STATUS_TEXT["pending"]:
+                item.setText(STATUS_TEXT["running"])
         self.bar.setRange(0, max(1, progress.total))
         self.bar.setValue(progress.finished)
         parts = [f"{progress.finished} of {progress.total} rows"]
