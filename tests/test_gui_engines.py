@@ -185,3 +185,22 @@ def test_a_port_in_use_keeps_the_dialog_open_with_the_reason(qtbot, window, unus
         dialog.accept()
         assert dialog.isVisible() and "already in use" in dialog.status.text()
     assert window.window_engines.server is None
+
+
+def test_other_apps_conversations_appear_as_chats_when_asked(qtbot, window, tiny_gpt_oss,
+                                                             unused_port, memory_keyring):
+    load(qtbot, window, tiny_gpt_oss)
+    dialog = server_settings.show(window)
+    assert not dialog.record.isChecked()  # off by default
+    dialog.enabled.setChecked(True)
+    dialog.port.setValue(unused_port)
+    dialog.record.setChecked(True)
+    dialog.accept()
+    assert local_settings.load(window.store).record
+    client = openai.OpenAI(base_url=window.window_engines.server.url, api_key="x", max_retries=0)
+    with ThreadPoolExecutor(1) as pool:  # the answer needs the GUI thread free to show activity
+        asked = pool.submit(client.chat.completions.create, model=tiny_gpt_oss.stem,
+                            messages=[{"role": "user", "content": "Name a colour"}], max_tokens=16)
+        qtbot.waitUntil(asked.done, timeout=30000)
+        asked.result()
+    qtbot.waitUntil(lambda: "API: Name a colour" in window.sidebar.titles(), timeout=20000)

@@ -115,7 +115,7 @@ def cmd_default(args: argparse.Namespace) -> int:
     if args.path is None:
         current = _settings().default
         if current is None:
-            raise UserError("no default model set")
+            raise UserError("no default model set (`hearth models default PATH` sets one)")
         print(display_path(current))
         return 0
     from inference.gguf_file import ModelFileError, check_model

@@ -1,6 +1,7 @@
 """`hearth serve`: the model as an OpenAI-compatible API for other programs, without the window.
 
     hearth serve [--model PATH] [--port N] [--host ADDRESS] [--api-key-env VARIABLE]
+                 [--record-chats]
 
 The model loads on an engine thread of its own (app/core/engine_host.py), exactly as for
 `hearth chat`; requests queue on it in the order they come. It listens on 127.0.0.1 unless
@@ -32,6 +33,8 @@ def add_parser(sub) -> None:
     serve.add_argument("--api-key-env", metavar="VARIABLE",
                        help="require the API key held in this environment variable")
     serve.add_argument("--ctx", type=int, help="context size in tokens (default: the model's setting)")
+    serve.add_argument("--record-chats", action="store_true",
+                       help="keep each chat request and its answer as a chat in Hearth's database")
     serve.add_argument("--allow-swap", action="store_true",
                        help="load even if the model will not fit in free memory")
 
@@ -50,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if warning:
         sys.stderr.write(f"hearth: warning: {warning}\n")
     server = None
-    host = EngineHost("hearth-serve", open_store=Store if _have_database() else None)
+    host = EngineHost("hearth-serve",
+                      open_store=Store if args.record_chats or _have_database() else None)
     try:
         try:
             engine = host.load(path, LoadOptions(n_ctx=args.ctx or prefs.n_ctx,
@@ -58,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                                  allow_swap=args.allow_swap)).result()
         except ModelTooLargeError as exc:
             raise UserError(f"{exc} (--allow-swap loads it anyway)") from exc
-        backend = ApiBackend(host)
+        backend = ApiBackend(host, record_chats=args.record_chats)
         server = ApiServer(backend, settings)
         model = backend.model()
         print(f"Serving {engine.name} as '{model.id}' ({model.n_ctx:,}-token context) at "

@@ -24,6 +24,8 @@ class Preferences:
     gpu_layers: int | None = None  # None: as many as fit; -1: all; 0: CPU only; n: n layers
     hide_reasoning: bool = False
     theme: str = "system"
+    close_to_tray: bool = True  # closing the window keeps Hearth in the tray (app/gui/tray.py)
+    global_quick_ask: bool = True  # Ctrl+Shift+Space from any app, on X11 (app/gui/global_shortcut.py)
 
     def validate(self) -> None:
         if self.effort not in EFFORTS:

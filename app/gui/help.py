@@ -165,14 +165,11 @@ class AboutDialog(QtWidgets.QDialog):
 
 def app_icon() -> QtGui.QIcon:
     """Hearth's icon at every size drawn for it (resources/icons)."""
-    from importlib.resources import files
+    from resources import icon_files
 
     icon = QtGui.QIcon()
-    folder = files("resources").joinpath("icons")
-    for size in (16, 24, 32, 48, 64, 128, 256, 512):
-        path = folder.joinpath(f"hearth-{size}.png")
-        if path.is_file():
-            icon.addFile(str(path), QtCore.QSize(size, size))
+    for size, path in icon_files().items():
+        icon.addFile(path, QtCore.QSize(size, size))
     return icon
 
 

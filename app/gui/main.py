@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 from app.core import logs
 from app.gui import errors
+from app.gui.desktop import Desktop, parse_launch
 from app.gui.main_window import MainWindow
-from app.gui.qt import QtCore, QtNetwork, QtWidgets
+from app.gui.qt import QtWidgets
+from app.gui.single_instance import SingleInstance
 from storage import (
     DatabaseDamagedError,
     SchemaTooNewError,
@@ -33,47 +31,6 @@ def configure(app: QtWidgets.QApplication) -> None:
     app.setWindowIcon(app_icon())
 
 
-class SingleInstance:
-    """The first Hearth listens on a local socket; a second one asks it to come forward, then quits.
-
-    The lock file makes the check race-free; the socket name is derived from the data folder
-    so two data folders (tests, say) never collide.
-    """
-
-    def __init__(self, data_dir) -> None:
-        digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
-        self.name = f"hearth-{digest}"
-        # In the data folder, or — where that folder cannot be written — in a per-user place:
-        # a read-only folder must not read as "Hearth is already running".
-        where = data_dir if os.access(data_dir, os.W_OK) else Path(tempfile.gettempdir())
-        self.lock = QtCore.QLockFile(str(where / (f"hearth-{digest}.lock" if where != data_dir
-                                                  else "hearth.lock")))
-        self.lock.setStaleLockTime(0)
-        self.server = None
-
-    def acquire(self) -> bool:
-        if self.lock.tryLock(200):
-            QtNetwork.QLocalServer.removeServer(self.name)
-            self.server = QtNetwork.QLocalServer()
-            self.server.listen(self.name)
-            return True
-        return False
-
-    def notify_running_instance(self) -> bool:
-        socket = QtNetwork.QLocalSocket()
-        socket.connectToServer(self.name)
-        if not socket.waitForConnected(1000):
-            return False
-        socket.write(b"raise\n")
-        socket.waitForBytesWritten(1000)
-        socket.disconnectFromServer()
-        return True
-
-    def on_activation(self, callback) -> None:
-        if self.server is not None:
-            self.server.newConnection.connect(lambda: (self.server.nextPendingConnection(), callback()))
-
-
 def main(argv: list[str] | None = None) -> int:
     logs.setup()  # stderr and <data folder>/logs/hearth.log
     argv = list(argv or sys.argv)
@@ -81,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     # which matches no desktop file.
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([APP_ID, *argv[1:]])
     configure(app)
+    launch = parse_launch(app.arguments()[1:])  # files, --ask, --quick-ask, --hidden
     data_dir = default_data_dir()
     instance = SingleInstance(data_dir)
     if not instance.acquire():
-        if instance.notify_running_instance():
+        if instance.notify_running_instance(launch):  # the running Hearth opens the files
             return 0
         QtWidgets.QMessageBox.warning(None, "Hearth", "Hearth is already running with this data "
                                       f"folder ({data_dir}), but it does not answer.")
@@ -102,10 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         lambda _scheme: preferences.load(store).theme == "system" and window.apply_theme("system"))
     window = MainWindow(store, report)
     errors.install(window)  # an exception escaping a slot: reported, and the window recovers
-    instance.on_activation(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
-    window.show()
+    desktop = Desktop(window)  # the tray, quick ask, files opened from the desktop
+    instance.on_activation(desktop.handle)
+    in_tray = desktop.install_tray()
+    desktop.apply_preferences(preferences.load(store))  # the system-wide quick-ask key
+    if not (launch.hidden and in_tray):  # at login, where there is a tray: only its icon
+        window.show()
     window.start()
+    desktop.handle(launch, first=True)
     code = app.exec()
     store.close()
-    instance.lock.unlock()
+    instance.close()
     return code

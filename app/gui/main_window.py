@@ -68,6 +68,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome = WelcomePage(store, self.downloads)
         self.manager: ModelManager | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.desktop = None  # app/gui/desktop.py: the tray, quick ask, files from the desktop
+        self.quitting = False  # Quit, not a close into the tray
         self._closed = False
         self._sidebar_all = False
         self.setAcceptDrops(True)  # files dropped anywhere on the window are attached
@@ -340,6 +342,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.hide_reasoning = prefs.hide_reasoning
         self.apply_theme(prefs.theme)
         self.controller.refresh_defaults()  # the next turn's effort and sampling, no reload
+        if self.desktop is not None:
+            self.desktop.apply_preferences(prefs)  # the system-wide quick-ask key
 
     def apply_theme(self, choice: str) -> None:
         app = QtWidgets.QApplication.instance()
@@ -411,13 +415,23 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_info(self, message_id: int) -> None:
         self.info_popover = info_popover.show_info(self, message_id) or self.info_popover
 
+    def quit(self) -> None:
+        """Quit (the menu, the tray): the window closes for good and the model is unloaded."""
+        self.quitting = True
+        self.close()
+        QtWidgets.QApplication.instance().quit()
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self.quitting and self.desktop is not None and self.desktop.close_to_tray(event):
+            return  # hidden in the tray, the model still loaded
         if not self._closed:  # once: a second close (at exit) finds the database closed
             self._closed = True
             self.attacher.closed = True
             if not self.store.read_only:
                 self.drafts.save()
                 self._save_window_state()
+        if self.manager is not None:
+            self.manager.close()  # before the database it reads closes
         self.downloads.shutdown()  # paused, not lost: the next start resumes from the .part file
         self.controller.shutdown()
         self.window_engines.stop()  # before the engine thread it serves from ends

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.gui import batch, clipboard, help
+from app.gui import batch, clipboard, help, quick_ask
 from app.gui.qt import Qt, QtGui, QtWidgets
 from app.gui.sidebar import EXPORT_FORMATS
 
@@ -44,6 +44,9 @@ def build(win: MainWindow) -> None:
     win.open_action.setShortcuts(_keys(Key.StandardKey.Open))
     win.new_action = file_menu.addAction("New chat", win.new_chat)
     win.new_action.setShortcuts(_keys(Key.StandardKey.New))
+    win.quick_ask_action = file_menu.addAction("Quick ask…", lambda: quick_ask.show_for(win))
+    win.quick_ask_action.setShortcut(Key(quick_ask.SHORTCUT))
+    win.quick_ask_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
     file_menu.addSeparator()
     export = file_menu.addMenu("Export chat as")
     for label, ext in EXPORT_FORMATS:
@@ -60,7 +63,7 @@ def build(win: MainWindow) -> None:
     file_menu.addAction("Engines…", lambda: engines_settings.show(win))
     file_menu.addAction("Local server…", lambda: server_settings.show(win))
     file_menu.addSeparator()
-    quit_action = file_menu.addAction("Quit", win.close)
+    quit_action = file_menu.addAction("Quit", win.quit)  # closing the window may only hide it
     quit_action.setShortcuts(_keys(Key.StandardKey.Quit, "Ctrl+Q"))
 
     edit_menu = bar.addMenu("&Edit")

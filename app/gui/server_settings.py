@@ -41,6 +41,10 @@ class ServerSettingsDialog(QtWidgets.QDialog):
         self.clear_key = QtWidgets.QCheckBox("No API key")
         self.lan = QtWidgets.QCheckBox("Also serve other machines on the network")
         self.lan.setChecked(current.lan)
+        self.record = QtWidgets.QCheckBox("Keep other apps' conversations as chats")
+        self.record.setChecked(current.record)
+        self.record.setToolTip("Each request becomes a chat titled “API: …”, to read, search "
+                               "and continue here")
         self.warning = QtWidgets.QLabel()
         self.warning.setObjectName("modelError")
         self.warning.setWordWrap(True)
@@ -58,6 +62,7 @@ class ServerSettingsDialog(QtWidgets.QDialog):
         form.addRow("API key", self.key)
         form.addRow("", self.clear_key)
         form.addRow("", self.lan)
+        form.addRow("", self.record)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                              | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -72,7 +77,8 @@ class ServerSettingsDialog(QtWidgets.QDialog):
 
     def chosen(self) -> local_settings.LocalServer:
         return replace(local_settings.load(self.win.store), enabled=self.enabled.isChecked(),
-                       port=self.port.value(), lan=self.lan.isChecked())
+                       port=self.port.value(), lan=self.lan.isChecked(),
+                       record=self.record.isChecked())
 
     def _sync(self) -> None:
         chosen = self.chosen()

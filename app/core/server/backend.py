@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from app.core import model_library
 from app.core.engine_host import EngineHost, EngineState
+from app.core.server import recording
 from app.core.server.openai_api import (
     ApiError,
     ChatRequest,
@@ -81,10 +82,14 @@ def loaded_model(engine) -> LoadedModel | None:
 
 class ApiBackend:
     def __init__(self, host: EngineHost, *, max_waiting: int = MAX_WAITING,
-                 on_activity: Callable[[Activity], None] | None = None) -> None:
+                 on_activity: Callable[[Activity], None] | None = None,
+                 record_chats: bool = False,
+                 on_recorded: Callable[[int], None] | None = None) -> None:
         self.host = host
         self.max_waiting = max_waiting
         self.on_activity = on_activity
+        self.record_chats = record_chats  # keep each chat request as a chat (recording.py)
+        self.on_recorded = on_recorded  # called with the new chat's id, on the engine's thread
         self._lock = threading.Lock()
         self._activity = Activity()
         self._vocab_lock = threading.Lock()
@@ -138,6 +143,28 @@ class ApiBackend:
         if self._vocab is not None:
             self._vocab.close()
             self._vocab = None
+
+    def record(self, exchange: recording.Exchange) -> None:
+        """Keep `exchange` as a chat if recording is on; queued on the engine's thread, which
+        owns the database connection. A failure is logged: the client has its answer."""
+        if not self.record_chats:
+            return
+
+        def job(state: EngineState) -> None:
+            if state.open_store is None:
+                return
+            engine = state.engine
+            try:
+                chat_id = recording.save(state.store, exchange,
+                                         model_name=getattr(engine, "name", None),
+                                         model_sha256=state.model_sha256)
+            except Exception:  # noqa: BLE001 - e.g. a full disk; the request itself succeeded
+                log.exception("could not keep an API conversation as a chat")
+                return
+            if self.on_recorded is not None:
+                self.on_recorded(chat_id)
+
+        self.host.submit(job)
 
     # -- running work on the engine's thread -----------------------------------------------------
 

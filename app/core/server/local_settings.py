@@ -19,6 +19,7 @@ class LocalServer:
     enabled: bool = False
     port: int = DEFAULT_PORT
     lan: bool = False  # listen on every address, not only this machine's loopback
+    record: bool = False  # keep other apps' conversations as chats (recording.py)
 
     def server_settings(self, api_key: str | None) -> ServerSettings:
         return ServerSettings(LAN_HOST if self.lan else "127.0.0.1", self.port, api_key)
@@ -31,7 +32,7 @@ def load(store: Store) -> LocalServer:
     port = saved.get("port")
     return LocalServer(enabled=saved.get("enabled") is True,
                        port=port if isinstance(port, int) and 1 <= port <= 65535 else DEFAULT_PORT,
-                       lan=saved.get("lan") is True)
+                       lan=saved.get("lan") is True, record=saved.get("record") is True)
 
 
 def save(store: Store, value: LocalServer) -> None:

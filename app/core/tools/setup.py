@@ -26,10 +26,15 @@ def add_optional_tools(registry: ToolRegistry, *, mcp_file: str | None = None,
 def _add_python(registry: ToolRegistry) -> None:
     from app.core.tools.python_tool import PythonTool
 
+    from common.bundle import frozen
+
     spec = PythonTool.spec
+    # The packaged app carries no Python interpreter of its own for the worker to run on.
+    why = "the packaged app has no Python for it; run Hearth from source (make run)" \
+        if frozen() else ""
     registry.add(ToolChoice("python", "Python", "Runs Python code the model writes, in a "
                             "separate process with limits (each run asks first).", spec.source,
-                            (spec,), True, False),
+                            (spec,), True, False, available=not why, why_unavailable=why),
                  lambda _conversation_id: [PythonTool()])  # one worker per chat: its state
 
 

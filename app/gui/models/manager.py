@@ -195,6 +195,10 @@ class ModelManager(QtWidgets.QDialog):
          .failure(lambda exc: self.status.setText(f"Could not look for models: {exc}"))
          .run_in_background())
 
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._scan += 1  # a scan still running finds nobody to show its rows to
+        super().closeEvent(event)
+
     def _fill(self, entries: list[model_library.ModelEntry], machine=None) -> None:
         selected, selected_ref = self.selected(), remote_rows.selected_ref(self.tree)
         self.entries = entries
