@@ -57,3 +57,16 @@ def gui_command(*args: str) -> list[str]:
     # sys.executable as it is: a virtual environment's python is a link, and resolving it
     # would start the base interpreter without the environment's packages.
     return [sys.executable, "-m", "app", *args]
+
+
+LIBRARY_WORKER_FLAG = "--library-worker"  # the bundled `hearth`'s hidden way in (hearth_cli.py)
+
+
+def library_worker_command(database: str) -> list[str]:
+    """The command that starts the library's indexer process (app/core/library/worker.py).
+
+    A bundle has no Python to run `-m` with: its `hearth` executable, beside the window's,
+    runs the worker when given LIBRARY_WORKER_FLAG first (packaging/hearth_cli.py)."""
+    if frozen():
+        return [str(Path(sys.executable).with_name(CLI_EXECUTABLE)), LIBRARY_WORKER_FLAG, database]
+    return [sys.executable, "-m", "app.core.library.worker", database]

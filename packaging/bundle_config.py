@@ -32,8 +32,9 @@ EXCLUDED_MODULES = [
     "hf_xet",  # huggingface-hub's Xet transfers: Hearth downloads over plain HTTP (http_get)
     # The API server (app/core/server/) runs uvicorn with no reload and no websockets, whose
     # hook still collects every submodule; uvicorn falls back where these are missing.
+    # (watchfiles stays: the library's indexer follows folders with it.)
     # `openai` (and its jiter) is the test suite's client, never Hearth's.
-    "watchfiles", "websockets", "openai", "jiter",
+    "websockets", "openai", "jiter",
 ]
 # Qt modules: the app imports QtCore, QtGui, QtWidgets and QtNetwork (app/gui/qt.py) and
 # nothing else. Listing the rest keeps a stray import in a dependency from pulling them in.

@@ -24,6 +24,7 @@ from .backups import Backup, make_backup, newest_label
 from .conversations import Conversations
 from .documents.store import Documents
 from .errors import GuardedConnection, StorageError, read_only_error, translate
+from .library.folders import Library
 from .messages import Messages
 from .migrations import apply_migrations, schema_version
 from .model_files import ModelFiles
@@ -112,9 +113,9 @@ class Store:
 
     Table families hang off it: ``store.conversations``, ``store.messages``,
     ``store.settings``, ``store.model_files``, ``store.prompts``,
-    ``store.documents``, ``store.tool_calls``; plus ``store.search(...)`` and
-    ``store.transaction()``.  ``store.db`` is the underlying
-    ``sqlite_utils.Database`` for anything else.
+    ``store.documents``, ``store.tool_calls``, ``store.library``; plus
+    ``store.search(...)`` and ``store.transaction()``.  ``store.db`` is the
+    underlying ``sqlite_utils.Database`` for anything else.
 
     A damaged file, a full disk or a read-only folder surface as a
     :class:`~storage.errors.StorageError` (see :mod:`storage.errors`).  Before a
@@ -187,6 +188,7 @@ class Store:
         self.prompts = Prompts(self)
         self.documents = Documents(self)
         self.tool_calls = ToolCalls(self)
+        self.library = Library(self)
 
     def reopen(self) -> Store:
         """Another connection to the same database in the same mode (read-only, and why),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,13 @@ pytest_plugins = ["fixtures.fake_hub"]
 # so it is built before any function-scoped fixture runs. setdefault lets a developer
 # watch the windows with e.g. QT_QPA_PLATFORM=xcb.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A data folder for the whole session, set before any fixture: a module-scoped fixture (an
+# engine thread's Store, say) runs before the per-test folder below and otherwise opened the
+# real ~/.local/share/Hearth/hearth.db, migrating it to this branch's schema.
+_SESSION_DATA = tempfile.mkdtemp(prefix="hearth-tests-")
+os.environ["HEARTH_DATA_DIR"] = _SESSION_DATA
+atexit.register(shutil.rmtree, _SESSION_DATA, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

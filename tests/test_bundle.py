@@ -14,6 +14,7 @@ file these processes open is traced (strace): none may be in the source tree or 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shlex
@@ -22,13 +23,15 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 from fixtures.desktop import answers, attached, query, stop, wait_answering, wait_for
 
-from common.bundle import CLI_EXECUTABLE, GUI_EXECUTABLE
+from common.bundle import CLI_EXECUTABLE, GUI_EXECUTABLE, LIBRARY_WORKER_FLAG
+from storage.db import DATABASE_FILENAME
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
                                                    reason="builds the Linux bundle")]
@@ -132,6 +135,33 @@ def test_the_bundle_runs_on_its_own(bundle, fresh, tmp_path, monkeypatch):
         assert asked.stdout.strip()
     finally:
         stop(server)
+
+    # The library's indexer: the process the window starts (common.bundle's command, as the
+    # bundled window builds it), then `hearth search` finds what it indexed.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keeper.md").write_text("The lighthouse keeper's cat is called Marmalade.\n")
+    subprocess.run([cli, "library", "add", docs, "--no-index"], env=fresh, check=True,
+                   timeout=120, capture_output=True)
+    worker = subprocess.Popen([cli, LIBRARY_WORKER_FLAG, data / DATABASE_FILENAME], env=fresh,
+                              cwd=bundle, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    guard = threading.Timer(180, worker.kill)  # a worker that never settles ends the wait
+    guard.start()
+    try:
+        states = []
+        for line in worker.stdout:
+            states.append(json.loads(line))
+            if states[-1]["state"] == "idle":
+                break
+        assert states and states[-1]["state"] == "idle" and states[-1]["done"] == 1, states
+    finally:
+        worker.stdin.close()  # end of input: the worker stops
+        worker.wait(60)
+        guard.cancel()
+    found = subprocess.run([cli, "search", "Marmalade", "--json"], env=fresh, cwd=bundle,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0 and "keeper.md" in found.stdout, found.stderr
 
     # The window: the starter as the default model, as choosing it on the welcome page does
     subprocess.run([cli, "models", "default", starter], env=fresh, check=True, timeout=120,

@@ -33,6 +33,10 @@ EXPECTED_COLUMNS = {
     "tool_calls": ["id", "message_id", "seq", "recipient", "arguments", "channel", "content_type",
                    "constrained", "call_id", "reasoning", "preamble", "status", "result", "error",
                    "pages", "started_at", "duration_s"],
+    "library_folders": ["id", "path", "name", "include", "exclude", "added_at", "scanned_at"],
+    "library_files": ["id", "folder_id", "path", "size", "mtime_ns", "sha256", "document_id",
+                      "status", "reason", "updated_at"],
+    "library_dropped": ["document_id"],
 }
 
 
@@ -46,8 +50,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 11
-        assert store.schema_version == 11
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 12
+        assert store.schema_version == 12
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -78,6 +82,7 @@ def test_final_schema(tmp_path):
         assert {t.name for t in db.triggers} == {
             "messages_fts_insert", "messages_fts_delete", "messages_fts_update",
             "document_chunks_fts_insert", "document_chunks_fts_delete",
+            "document_chunks_cjk_delete",
         }
         indexes = {
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")
@@ -290,7 +295,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=11" in repr(store)
+    assert "schema_version=12" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from fixtures.tiny_models import HARMONY_GRAMMAR, calling
+from fixtures.tool_turns import ask, called
 
 from app.core import provenance, requests
 from app.core.tool_loop import Approvals, Toolbox, ToolFinished, ToolStarted
@@ -24,28 +25,6 @@ def engine(tiny_gpt_oss):
     e = Engine(tiny_gpt_oss, LoadOptions(n_ctx=4096, flash_attn=False))
     yield e
     e.close()
-
-
-def ask(store, engine, grammar: str, *, seed: int = 1, tools=(Calculator(),), max_steps: int = 8,
-        approvals: Approvals | None = None, cancel=None, cid=None, timeout_s: float = 60):
-    cid = cid or store.conversations.create().id
-    events: list = []
-    request = TurnRequest(cid, "What is six times seven?", effort="low",
-                          sampling=Sampling(temperature=1.0, seed=seed, grammar=grammar))
-    result = run_turn(store, engine, request, on_event=events.append, cancel=cancel,
-                      toolbox=Toolbox(list(tools), max_steps=max_steps, timeout_s=timeout_s),
-                      approvals=approvals)
-    return result, events, store.tool_calls.for_message(result.message_id)
-
-
-def called(store, engine, grammar: str, **kwargs):
-    """`ask`, with seeds tried until the call is made: after a grammar completes, the random
-    weights pick any end-of-generation token, and only `<|call|>` or `<|return|>` end a call."""
-    for seed in range(1, 40):
-        result, events, calls = ask(store, engine, grammar, seed=seed, **kwargs)
-        if calls:
-            return result, events, calls
-    pytest.fail("no seed in 40 ended the call with <|call|> or <|return|>")
 
 
 def one_call_then_answer(store, engine, grammar: str, **kwargs):

@@ -13,6 +13,8 @@
     hearth chat --endpoint URL --model NAME "…"  the same turn on a model served elsewhere
     hearth models list --endpoint URL      what an OpenAI-compatible server serves
     hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
+    hearth library add|remove|list|status|reindex   folders indexed and searched
+    hearth search QUERY [--json]           chats and library passages, as Ctrl+K finds them
     hearth batch --prompt NAME --out results.csv FILES…  a saved prompt over many documents
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
@@ -30,7 +32,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import batch, chat, models, prompts, render, serve, tools
+from app.cli import batch, chat, library, models, prompts, render, search, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_parser(sub)
     prompts.add_parser(sub)
     serve.add_parser(sub)
+    library.add_parser(sub)
+    search.add_parser(sub)
     batch.add_parser(sub)
     return parser
 
@@ -79,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             return prompts.run(args)
         if args.command == "tools":
             return tools.run(args)
+        if args.command == "library":
+            return library.run(args)
+        if args.command == "search":
+            return search.cmd_search(args)
         return {"chat": chat.cmd_chat, "render": render.cmd_render, "serve": serve.cmd_serve,
                 "batch": batch.cmd_batch}[args.command](args)
     except UserError as exc:

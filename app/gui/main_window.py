@@ -26,6 +26,7 @@ from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
 from app.gui.window_engines import WindowEngines
+from app.gui.window_library import WindowLibrary
 from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
@@ -56,6 +57,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.citation_box = self.info_popover = None  # open ones, kept for tests
         self.window_tools = WindowTools(self)  # the registry, the Tools menu, Tool settings
         self.composer.add_control(self.window_tools.button)
+        self.library = WindowLibrary(self)  # library folders: indexer, settings, passages
         if not store.read_only:
             prompt_library.ensure_starters(store)
         self.preset_bar = PresetBar()
@@ -309,6 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         dialog = SearchDialog(self.store, self)
         dialog.open_requested.connect(self.open_search_hit)
+        dialog.passage_requested.connect(self.library.show_source)
         dialog.open()
         self.search_dialog = dialog  # kept for tests, and alive while open
 
@@ -335,6 +338,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.store, self)
         dialog.applied.connect(self.apply_preferences)
+        dialog.library_requested.connect(self.library.show_settings)
         dialog.open()
         self.settings_dialog = dialog  # kept for tests and so it is not collected while open
 
@@ -410,7 +414,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.composer.set_context(used, size, output_reserve(size))
 
     def show_citation(self, answer_id: int, key: int) -> None:
-        self.citation_box = info_popover.show_citation(self, answer_id, key) or self.citation_box
+        self.citation_box = self.library.show_citation(answer_id, key) or self.citation_box
 
     def show_info(self, message_id: int) -> None:
         self.info_popover = info_popover.show_info(self, message_id) or self.info_popover
@@ -437,5 +441,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.window_engines.stop()  # before the engine thread it serves from ends
         self.session.shutdown()
         self.window_tools.close()  # python workers, MCP servers: after the engine used them
+        self.library.close()  # the indexer stops after its file; pending files wait
         self.turns_lock.release()
         super().closeEvent(event)

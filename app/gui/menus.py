@@ -54,6 +54,7 @@ def build(win: MainWindow) -> None:
                          and win.chat_files.export(win.controller.conversation_id, e))
     file_menu.addAction("Import chat…", win.chat_files.choose_import)
     file_menu.addSeparator()
+    file_menu.addAction("Library folders…", win.library.show_settings)
     settings = file_menu.addAction("Settings…", win.show_settings)
     settings.setMenuRole(QtGui.QAction.MenuRole.PreferencesRole)  # the app menu on macOS
     settings.setShortcuts(_keys("Ctrl+,", Key.StandardKey.Preferences))

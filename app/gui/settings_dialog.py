@@ -20,6 +20,7 @@ GPU_CHOICES = (("Automatic: as many layers as fit", None), ("All layers on the G
 
 class SettingsDialog(QtWidgets.QDialog):
     applied = Signal(object)  # Preferences, after they are saved
+    library_requested = Signal()  # "Library folders…": the window opens Settings → Library
 
     def __init__(self, store: Store, parent=None) -> None:
         super().__init__(parent)
@@ -100,6 +101,10 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("", self.hide_reasoning)
         form.addRow("Desktop", self.desktop)
         form.addRow("Data folder", folder_row)
+        library = QtWidgets.QPushButton("Library folders…")
+        library.setToolTip("Folders of documents Hearth indexes for search and the model")
+        library.clicked.connect(self.library_requested)
+        form.addRow("Library", library)
         note = QtWidgets.QLabel("These are the defaults for models without settings of their "
                                 "own (Models → Model manager). Effort and sampling apply to the "
                                 "next answer; context size and GPU offload apply the next time "

@@ -19,7 +19,8 @@ Typical use, on a worker thread (every step may be slow)::
 
 from .chunk import Chunk, chunk, estimate_tokens
 from .extract import MAX_FILE_BYTES, check_size, extract
-from .store import Document, DocumentChunk, Documents, question_expression
+from .query import question_expression
+from .store import Document, DocumentChunk, Documents
 from .units import KINDS, SECTION_SEPARATOR, DocumentError, Extracted, Location, Unit
 
 __all__ = [

@@ -10,7 +10,6 @@ leaves its document out of the context too.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -20,7 +19,9 @@ from common.text import display_name
 from ..clock import utc_now
 from ..errors import stored_json
 from ..tree import shown_branch_cte
+from . import cjk
 from .chunk import Chunk, chunk
+from .query import parse, question_expression, ranked
 from .units import KINDS, Extracted, Location
 
 if TYPE_CHECKING:
@@ -31,16 +32,7 @@ _DOCUMENT_COLUMNS = (
     " created_at"
 )
 _CHUNK_COLUMNS = "id, document_id, seq, text, location, approx_tokens, overlap"
-MAX_QUERY_TERMS = 32
-# Words too common to say which passage answers a question.  BM25 already weighs them
-# down, but each still adds a little to every passage holding it.
-STOPWORDS = frozenset("""
-a about after all also am an and any are as at be been before but by can could did do
-does doing for from had has have he her here hers him his how i if in into is it its me
-more most my no nor not of on or our out over she should so some such than that the their
-them then there these they this those through to too under until up very was we were what
-when where which while who whom why will with would you your
-""".split())
+__all__ = ["Document", "DocumentChunk", "Documents", "question_expression"]
 
 
 @dataclass(frozen=True)
@@ -76,25 +68,6 @@ def _document(row: dict[str, Any]) -> Document:
 
 def _chunk(row: dict[str, Any]) -> DocumentChunk:
     return DocumentChunk(**{**row, "location": Location.from_dict(stored_json(row["location"], {}, dict))})
-
-
-def question_expression(question: str) -> str:
-    """An FTS5 MATCH expression for a question: any of its distinctive words.
-
-    Words are quoted, so FTS5 syntax in the question is matched as text, never parsed.
-    OR, not AND: a question rarely repeats every word of the passage that answers it;
-    BM25 ranks the passages holding more, and rarer, of its words first.  '' when
-    nothing is left to search for.
-    """
-    question = question.encode("utf-8", "replace").decode("utf-8")
-    terms: list[str] = []
-    for word in re.findall(r"\w+", question.lower()):
-        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()) or word in terms:
-            continue
-        terms.append(word)
-        if len(terms) == MAX_QUERY_TERMS:
-            break
-    return " OR ".join(f'"{term}"' for term in terms)
 
 
 class Documents:
@@ -134,6 +107,7 @@ class Documents:
                 ((document_id, c.seq, c.text, json.dumps(c.location.as_dict(), ensure_ascii=False),
                   c.approx_tokens, c.overlap) for c in chunks),
             )
+            _index_cjk(db, document_id)
             return cast(Document, self.get(document_id))
 
     def get(self, document_id: int) -> Document | None:
@@ -171,30 +145,28 @@ class Documents:
     def search_chunks(self, document_ids: Iterable[int], query: str,
                       limit: int = 50) -> list[tuple[DocumentChunk, float]]:
         """Chunks of these documents matching any distinctive word of ``query`` (see
-        :func:`question_expression`), best first, with their BM25 score (higher is
-        better; comparable across documents).  Never raises on odd input."""
-        expression = question_expression(query)
+        :mod:`storage.documents.query`; Chinese and Japanese words too), best first, with
+        their BM25 score (higher is better; comparable across documents).  Never raises on
+        odd input."""
         ids = sorted(set(document_ids))
-        if not expression or not ids or limit <= 0:
+        if not ids:
+            return []
+        hits = ranked(self._store.db, parse(query, "any"),
+                      "c.document_id IN (SELECT value FROM json_each(:ids))",
+                      {"ids": json.dumps(ids)}, limit)
+        return self.chunks_by_id(hits)
+
+    def chunks_by_id(self, hits: Sequence[tuple[int, float]]
+                     ) -> list[tuple[DocumentChunk, float]]:
+        """The chunks of (chunk id, score) pairs, in the same order; ids no longer stored
+        are left out."""
+        if not hits:
             return []
         rows = self._store.db.query(
-            f"""
-            SELECT {", ".join("c." + c for c in _CHUNK_COLUMNS.split(", "))},
-                   -bm25(document_chunks_fts) AS score
-            FROM document_chunks_fts
-            JOIN document_chunks AS c ON c.id = document_chunks_fts.rowid
-            WHERE document_chunks_fts MATCH :expression
-              AND c.document_id IN (SELECT value FROM json_each(:ids))
-            ORDER BY score DESC, c.document_id, c.seq
-            LIMIT :limit
-            """,
-            {"expression": expression, "ids": json.dumps(ids), "limit": int(limit)},
-        )
-        out = []
-        for row in rows:
-            score = row.pop("score")
-            out.append((_chunk(row), float(score)))
-        return out
+            f"SELECT {_CHUNK_COLUMNS} FROM document_chunks"
+            " WHERE id IN (SELECT value FROM json_each(?))", (json.dumps([i for i, _ in hits]),))
+        by_id = {row["id"]: _chunk(row) for row in rows}
+        return [(by_id[i], float(score)) for i, score in hits if i in by_id]
 
     def attach(self, message_id: int, document_ids: Iterable[int]) -> None:
         """Link documents to a (user) message, after any it already has; attaching one
@@ -237,3 +209,12 @@ class Documents:
         for row in rows:
             seen.setdefault(row["id"], _document(row))
         return list(seen.values())
+
+
+def _index_cjk(db, document_id: int) -> None:
+    """Give the document's chunks holding Chinese or Japanese text their entry in the pair
+    index (see :mod:`storage.documents.cjk`); most documents have none."""
+    rows = db.execute("SELECT id, text FROM document_chunks WHERE document_id = ?",
+                      (document_id,)).fetchall()
+    db.conn.executemany("INSERT INTO document_chunks_cjk (rowid, text) VALUES (?, ?)",
+                        ((i, cjk.segment(text)) for i, text in rows if cjk.has_cjk(text)))

@@ -99,17 +99,3 @@ def show_info(window, message_id: int) -> InfoPopover | None:
     popover.show()
     return popover
 
-
-def show_citation(window, answer_id: int, key: int) -> QtWidgets.QMessageBox | None:
-    """Citation [key]: the passage it points at, its file and page."""
-    from app.core import documents
-
-    found = documents.passage(window.store, answer_id, key)
-    if found is None:
-        return None
-    label, text = found
-    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, f"[{key}] {label}", text,
-                                QtWidgets.QMessageBox.StandardButton.Close, window)
-    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.open()
-    return box

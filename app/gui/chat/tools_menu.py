@@ -26,6 +26,8 @@ class ToolsButton(QtWidgets.QToolButton):
         self.menu_.aboutToShow.connect(self.rebuild)
         self.setMenu(self.menu_)
         self.harmony = True  # only gpt-oss was trained for Hearth's tools
+        # Adds entries for this chat to the menu (the library's pinned sources), if set.
+        self.extra_menu: Callable[[QtWidgets.QMenu, int | None], None] | None = None
         self.refresh_label()
 
     def set_model(self, harmony: bool) -> None:
@@ -73,6 +75,8 @@ class ToolsButton(QtWidgets.QToolButton):
                     line += f" — {status.reason}"
                 menu.addAction(line).setEnabled(False)
         menu.setToolTipsVisible(True)
+        if self.extra_menu is not None:
+            self.extra_menu(menu, cid)
         menu.addSeparator()
         menu.addAction("Tool settings…", self.open_settings)
 
