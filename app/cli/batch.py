@@ -74,7 +74,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise UserError("--parallel takes 1 to 64")
     values = _values(args.var)
     schema = _schema(args.schema)
-    paths = core.expand_sources(args.files)
+    sources = list(args.files)
+    if args.library:
+        with Store() as store:
+            for folder in args.library:
+                sources += core.library_paths(store, folder)
+    if not sources:
+        raise UserError("no documents: name files, folders or patterns, or --library FOLDER")
+    paths = core.expand_sources(sources)
     out = str(Path(args.out).expanduser().absolute())
     if not Path(out).parent.is_dir():
         raise UserError(f"no folder {Path(out).parent} for --out")
@@ -158,8 +165,10 @@ def add_parser(sub) -> None:
     from common.values import EFFORTS
 
     p = sub.add_parser("batch", help="run a saved prompt over many documents into a table")
-    p.add_argument("files", nargs="+", metavar="FILES",
+    p.add_argument("files", nargs="*", metavar="FILES",
                    help="files, folders (read recursively) or quoted patterns such as 'a/*.pdf'")
+    p.add_argument("--library", action="append", default=[], metavar="FOLDER",
+                   help="the files of a library folder (its path or name; repeatable)")
     p.add_argument("--prompt", required=True, metavar="NAME", help="the saved prompt to apply")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                    help="a value for one of the prompt's variables (repeatable); {{document}}, "

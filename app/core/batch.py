@@ -140,6 +140,22 @@ def _walk(folder: Path):
                 yield Path(root) / name
 
 
+def library_paths(store: Store, folder: str) -> list[Path]:
+    """The files of a library folder (by path or name), as its index lists them: a library
+    folder is one more source of paths. Files it skipped are kept: their rows say why."""
+    from storage.library.folders import Library
+
+    library = Library(store)
+    found = library.find(folder)
+    if not found:
+        names = ", ".join(f.name for f in library.folders()) or "none"
+        raise BatchError(f"No library folder named {folder!r}; library folders: {names}.")
+    if len(found) > 1:
+        raise BatchError(f"{folder!r} names {len(found)} library folders: give its path.")
+    root = Path(found[0].path)
+    return sorted(root / f.path for f in library.files(found[0].id))
+
+
 # -- jobs -----------------------------------------------------------------------------------
 
 
