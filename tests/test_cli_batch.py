@@ -117,3 +117,21 @@ def test_killed_mid_batch_then_run_again_resumes(prompt_saved, smollm2_path, tmp
     with Store() as store:
         after = dict(store.conn.execute("SELECT id, record FROM batch_rows").fetchall())
     assert all(after[row_id] == record for row_id, record in before.items())  # not redone
+
+
+def test_a_library_folder_is_a_source_of_documents(prompt_saved, smollm2_path, tmp_path,
+                                                    capsys):
+    from storage.library.folders import Library
+    from storage.library.sync import scan
+
+    docs = write_reviews(tmp_path / "library", 2, unreadable=False)
+    with Store() as store:
+        scan(store, Library(store).add_folder(docs))
+    out = tmp_path / "results.csv"
+    assert main(batch_args(smollm2_path, out, extra=("--library", "library",
+                                                     "--max-tokens", "8"))) == 0, \
+        capsys.readouterr().err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [Path(r["file"]).name for r in rows] == ["review-00.txt", "review-01.txt"]
+    assert main(batch_args(smollm2_path, out, extra=("--library", "nonesuch"))) == 1
+    assert "No library folder named 'nonesuch'" in capsys.readouterr().err

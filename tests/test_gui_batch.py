@@ -113,3 +113,20 @@ def test_start_without_documents_or_with_a_bad_schema_says_why(qtbot, batch_wind
     win.schema.setPlainText('{"type": "string", "pattern": "a+"}')
     qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
     assert "cannot constrain" in win.message.text() and win.job_id is None
+
+
+def test_a_library_folder_adds_its_files(qtbot, window, tmp_path):
+    from storage.library.folders import Library
+    from storage.library.sync import scan
+
+    docs = write_reviews(tmp_path / "shelf", 2, unreadable=False)
+    scan(window.store, Library(window.store).add_folder(docs))
+    batch_gui.show(window)
+    win = window.batch_window
+    win._fill_library_menu()
+    (action,) = win.library_menu.actions()
+    assert action.text() == "shelf"
+    action.trigger()
+    assert [win.files.item(i).text().rsplit("/", 1)[-1] for i in range(win.files.count())] == [
+        "review-00.txt", "review-01.txt"]
+    win.close()

@@ -74,6 +74,10 @@ class BatchWindow(QtWidgets.QDialog):
         add_files.clicked.connect(self._choose_files)
         add_folder = QtWidgets.QPushButton("Add folder…")
         add_folder.clicked.connect(self._choose_folder)
+        self.library_button = QtWidgets.QPushButton("Add library folder", objectName="batchLibrary")
+        self.library_menu = QtWidgets.QMenu(self.library_button)
+        self.library_menu.aboutToShow.connect(self._fill_library_menu)
+        self.library_button.setMenu(self.library_menu)
         clear = QtWidgets.QPushButton("Clear")
         clear.clicked.connect(self.files.clear)
         self.parallel = QtWidgets.QSpinBox(objectName="batchParallel")
@@ -93,7 +97,7 @@ class BatchWindow(QtWidgets.QDialog):
         form.addRow("Columns", self.columns)
         form.addRow("Schema", self.schema)
         file_buttons = QtWidgets.QHBoxLayout()
-        for b in (add_files, add_folder, clear):
+        for b in (add_files, add_folder, self.library_button, clear):
             file_buttons.addWidget(b)
         file_buttons.addStretch(1)
         file_buttons.addWidget(QtWidgets.QLabel("Longest answer"))
@@ -178,6 +182,23 @@ class BatchWindow(QtWidgets.QDialog):
             if str(path) not in known:
                 self.files.addItem(str(path))
                 known.add(str(path))
+
+    def _fill_library_menu(self) -> None:
+        """The library's folders: a library folder is one more source of paths."""
+        from storage.library.folders import Library
+
+        self.library_menu.clear()
+        folders = Library(self.store).folders()
+        for folder in folders:
+            self.library_menu.addAction(folder.name, lambda f=folder: self.add_library(f.path))
+        if not folders:
+            self.library_menu.addAction("No library folders yet").setEnabled(False)
+
+    def add_library(self, folder: str) -> None:
+        try:
+            self.add_paths(core.library_paths(self.store, folder))
+        except UserError as exc:
+            self.show_message(str(exc))
 
     def _choose_files(self) -> None:
         paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Documents for the batch")
