@@ -130,3 +130,24 @@ def test_a_library_folder_adds_its_files(qtbot, window, tmp_path):
     assert [win.files.item(i).text().rsplit("/", 1)[-1] for i in range(win.files.count())] == [
         "review-00.txt", "review-01.txt"]
     win.close()
+
+
+def test_loading_another_model_mid_batch_pauses_it_safely(qtbot, window, batch_window,
+                                                         tiny_gpt_oss, tmp_path):
+    """The batch's context shares the loaded weights: another load stops the batch and frees
+    that context first (the rows in flight back to pending); Resume goes on with the new model."""
+    win = batch_window
+    win.add_paths([write_reviews(tmp_path / "docs", 4, unreadable=False)])
+    win.parallel.setValue(2)
+    win.max_tokens.setValue(24)
+    qtbot.mouseClick(win.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.driver is not None and win.driver.running, timeout=20000)
+    with qtbot.waitSignal(win.driver.stopped, timeout=60000) as stopped:
+        load(qtbot, window, tiny_gpt_oss, grammar=None, max_tokens=24)
+    assert stopped.args == ["paused"]
+    batches = Batches(window.store)
+    assert batches.counts(win.job_id).running == 0
+    assert batches.get(win.job_id).status == "paused"
+    qtbot.mouseClick(win.pause_button, Qt.MouseButton.LeftButton)  # Resume
+    qtbot.waitUntil(lambda: finished(win), timeout=180000)
+    assert all(r.status in ("done", "failed") for r in batches.rows(win.job_id))

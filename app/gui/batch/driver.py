@@ -63,6 +63,8 @@ class BatchDriver(QObject):
         self.session.run(self._slice, on_done=self._sliced, on_failed=self._failed)
 
     def _slice(self, state):  # on the engine's thread
+        if self._run is not None and self._run.engine is not state.engine:
+            self._orphan(state)
         if self._run is None:
             self._run = BatchRun(state.store, state.require_engine(), self.job_id,
                                  model_sha256=state.model_sha256)
@@ -106,6 +108,27 @@ class BatchDriver(QObject):
             if self._run is not None:
                 self._run.close()
                 self._run = None
+        self.session.run(release, on_failed=lambda _e: None)
+
+    def _orphan(self, state) -> None:
+        """The model was unloaded under a paused run: its decoder's context belonged to that
+        model, which is freed, so it is dropped without a llama.cpp call (a small leak rather
+        than a use after free). Its rows still `running` go back to pending."""
+        from storage.batches import Batches
+
+        self._run = None
+        Batches(state.store).recover(self.job_id)
+
+    def release_now(self) -> None:
+        """Another model is about to load (session.loading, emitted before the load is
+        queued): stop, and free the batch's context while its model still exists."""
+        self.pause()
+
+        def release(state) -> None:
+            if self._run is not None and self._run.engine is state.engine:
+                self._run.pause("paused")
+                self._run.close()
+            self._run = None
         self.session.run(release, on_failed=lambda _e: None)
 
     def shutdown(self) -> None:

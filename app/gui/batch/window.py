@@ -55,6 +55,8 @@ class BatchWindow(QtWidgets.QDialog):
         self._seq_rows: dict[int, int] = {}  # a row's seq → its line in the table
         self._build()
         self.reload_prompts()
+        # Another model loading: the batch stops first (its context shares the old weights).
+        session.loading.connect(self._model_changing)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -264,6 +266,10 @@ class BatchWindow(QtWidgets.QDialog):
         self.start_button.setEnabled(True)
         self.open_job(job_id)
         self.resume()
+
+    def _model_changing(self, _path: str) -> None:
+        if self.driver is not None:
+            self.driver.release_now()
 
     def open_job(self, job_id: int) -> None:
         """Show a job's table (a new one, or one left paused, even by an earlier session)."""
