@@ -388,3 +388,47 @@ def library_folders(db: Database) -> None:
     found = [(i, cjk.segment(text)) for i, text in db.execute("SELECT id, text FROM document_chunks")
              if cjk.has_cjk(text)]
     db.conn.executemany("INSERT INTO document_chunks_cjk (rowid, text) VALUES (?, ?)", found)
+
+
+@migration(12)
+def batch_jobs(db: Database) -> None:
+    # A batch run (app/core/batch*.py): one saved prompt over many documents. The job keeps a
+    # copy of everything it was started with (the prompt's text, the values, the schema, the
+    # settings), so it resumes after a quit or a kill exactly as it began, even if the saved
+    # prompt has changed since. Each document is a row, written as it finishes.
+    execute_script(
+        db,
+        """
+        CREATE TABLE batch_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+            name TEXT NOT NULL,                   -- shown in the batch window's list
+            spec TEXT NOT NULL,                   -- JSON: prompt text, values, schema, settings
+            spec_sha256 TEXT NOT NULL,            -- of spec: the same batch started again
+            out_path TEXT,                        -- `hearth batch --out`: resumes by this file
+            status TEXT NOT NULL,                 -- ready|running|paused|cancelled|done
+            created_at TEXT NOT NULL,             -- UTC ISO-8601
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX batch_jobs_by_out ON batch_jobs (out_path);
+
+        CREATE TABLE batch_rows (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id INTEGER NOT NULL REFERENCES batch_jobs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,                 -- the document's place in the job
+            path TEXT NOT NULL,                   -- the document's file
+            status TEXT NOT NULL DEFAULT 'pending', -- pending|running|done|failed
+            answer TEXT NOT NULL DEFAULT '',      -- the answer's text (the JSON, with a schema)
+            reasoning TEXT NOT NULL DEFAULT '',   -- gpt-oss's analysis channel
+            columns TEXT NOT NULL DEFAULT '{}',   -- JSON object: the parsed, validated answer
+            reason TEXT,                          -- why it failed; NULL when fine
+            attempts INTEGER NOT NULL DEFAULT 0,  -- generations tried (retries for bad output)
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            generated_tokens INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,      -- taking a slot to the last token
+            record TEXT NOT NULL DEFAULT '{}',    -- JSON: model sha256, sampling, seed, prompt hash
+            updated_at TEXT NOT NULL,
+            UNIQUE (job_id, seq)
+        );
+        CREATE INDEX batch_rows_by_status ON batch_rows (job_id, status);
+        """,
+    )

@@ -50,8 +50,8 @@ def raw_db(path: Path) -> Database:
 def test_final_schema(tmp_path):
     with Store(tmp_path / "hearth.db") as store:
         db = store.db
-        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 11
-        assert store.schema_version == 11
+        assert schema_version(db) == latest_version() == len(MIGRATIONS) == 12
+        assert store.schema_version == 12
         for table, columns in EXPECTED_COLUMNS.items():
             assert [c.name for c in db[table].columns] == columns, table
         assert db["conversations"].pks == ["id"]
@@ -295,7 +295,7 @@ def test_storage_never_imports_gui_or_inference():
 
 def test_close_is_idempotent_and_final(tmp_path):
     store = Store(tmp_path / "hearth.db")
-    assert "schema_version=11" in repr(store)
+    assert "schema_version=12" in repr(store)
     store.close()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):

@@ -15,6 +15,7 @@
     hearth serve [--model PATH] [--port N] the model as an OpenAI-compatible API
     hearth library add|remove|list|status|reindex   folders indexed and searched
     hearth search QUERY [--json]           chats and library passages, as Ctrl+K finds them
+    hearth batch --prompt NAME --out results.csv FILES…  a saved prompt over many documents
 
 `chat` runs the same turn code as the window (app.core.turns); without --save it keeps the
 turn in a throwaway in-memory database. Reasoning goes to stderr, the answer to stdout, so
@@ -31,7 +32,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, library, models, prompts, render, search, serve, tools
+from app.cli import batch, chat, library, models, prompts, render, search, serve, tools
 from app.core import logs
 from common.errors import UserError
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     library.add_parser(sub)
     search.add_parser(sub)
+    batch.add_parser(sub)
     return parser
 
 
@@ -85,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             return library.run(args)
         if args.command == "search":
             return search.cmd_search(args)
-        return {"chat": chat.cmd_chat, "render": render.cmd_render,
-                "serve": serve.cmd_serve}[args.command](args)
+        return {"chat": chat.cmd_chat, "render": render.cmd_render, "serve": serve.cmd_serve,
+                "batch": batch.cmd_batch}[args.command](args)
     except UserError as exc:
         print(f"hearth: error: {exc}", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.gui import clipboard, help, quick_ask
+from app.gui import batch, clipboard, help, quick_ask
 from app.gui.qt import Qt, QtGui, QtWidgets
 from app.gui.sidebar import EXPORT_FORMATS
 
@@ -90,6 +90,7 @@ def build(win: MainWindow) -> None:
     library.setShortcut(Key("Ctrl+Shift+L"))
     prompts_menu.addAction("Insert a saved prompt  (type / in the composer)",
                            lambda: (win.composer.insert_prompt_text("/"), win.show_chat()))
+    prompts_menu.addAction("Batch run…", lambda: batch.show(win))  # a prompt × many documents
 
     models_menu = bar.addMenu("&Models")
     manager = models_menu.addAction("Model manager…", win.show_model_manager)
