@@ -78,6 +78,13 @@ echo "== bench ($(left) s left)"
 if [ "${BENCH:-gpu}" = speed ]; then  # issue 20: llama-bench, llama-server and Hearth (bench_speed.py)
     timeout $(( $(left) - 10 )) python3 "$G/bench_speed.py" "$MODEL" --bin "$BUILD/bin" \
         --budget $(( $(left) - 40 )) --out "$OUT/speed.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+elif [ "${BENCH:-gpu}" = batch ]; then  # issue 19: llama-batched-bench, then Hearth's BatchDecoder
+    # The same shapes on both sides: a prompt shared by every sequence (-pps), 64 tokens each.
+    timeout 240 "$BUILD/bin/llama-batched-bench" -m "$MODEL" -c 16384 -b 2048 -ub 512 -ngl 99 \
+        -npp 128 -ntg 64 -npl 1,4,8,16,32 -pps 2>&1 | tee "$OUT/batched-bench.log" | grep -E "^\|"
+    timeout $(( $(left) - 10 )) python3 tests/benchmarks/bench_batch.py --model "$MODEL" \
+        --gpu-layers -1 --widths 1,4,8,16,32 --tokens 64 --docs 0 --out "$OUT/batch.json" \
+        ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
 else
     timeout $(( $(left) - 10 )) python3 "$G/bench_gpu.py" "$MODEL" --llama-bench "$BUILD/bin/llama-bench" \
         --llama-bench-timeout 180 --out "$OUT/gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
