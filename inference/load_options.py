@@ -53,10 +53,7 @@ class LoadOptions:  # noqa: D101 - each field says what it is
     # A full-size cache for the sliding-window layers: prefix reuse can then rewind anywhere
     # without leaving a hole (with swa_full off, a rewind past the window silently diverges).
     swa_full: bool = True
-    # Run the sampler chain inside llama.cpp's graph. None: where the model runs on a GPU (there
-    # it saves a copy of every logit per token); on a CPU sampling after the step was 0-9%
-    # faster in three runs (tests/benchmarks/bench_peer_cpu.py). True: wherever accepted.
-    backend_sampling: bool | None = None
+    backend_sampling: bool = True  # run the sampler chain on the device when it can
     # Prompt-lookup drafts verified in one batch (inference/speculative.py); None: off.
     speculative: SpeculativeOptions | None = SpeculativeOptions()
     vocab_only: bool = False  # tokenizer and template only: no weights, no context (fast)

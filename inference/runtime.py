@@ -227,10 +227,7 @@ class Engine(Vocabulary, KVCache):
             self._chain = None
         chain = SamplerChain(sampling, self._vocab)
         self._chain_on_backend = False
-        attach = self.options.backend_sampling
-        if attach is None:
-            attach = self._on_gpu
-        if attach and not chain.has_grammar:
+        if self.options.backend_sampling and not chain.has_grammar:
             self._chain_on_backend = bool(llama_cpp.llama_set_sampler(self._ctx, 0, chain.ptr))
         self._chain = chain
         return chain

@@ -122,15 +122,10 @@ def test_harmony_turn_streams_reasoning_then_answer_then_done(tiny_gpt_oss):
     assert stats.sampler == "cpu"  # a grammar always runs on the CPU chain
 
 
-def test_greedy_chat_on_smollm2_samples_on_the_backend(smollm2, smollm2_path):
-    """Without a grammar the sampler chain can run inside llama.cpp's graph, and says so; by
-    default only where the model runs on a GPU (on this CPU build: after the step)."""
+def test_greedy_chat_on_smollm2_samples_on_the_backend(smollm2):
+    """Without a grammar the sampler chain runs inside llama.cpp's graph, and says so."""
     events, stats = chat(smollm2, [{"role": "user", "content": "What is 2+2?"}],
                          replace(GREEDY, max_tokens=32))
-    assert stats.sampler == "cpu"
-    with Engine(smollm2_path, LoadOptions(n_ctx=1024, backend_sampling=True)) as attached:
-        events, stats = chat(attached, [{"role": "user", "content": "What is 2+2?"}],
-                             replace(GREEDY, max_tokens=32))
     assert stats.sampler == "backend"
     assert "4" in text_of(events, AnswerDelta)
     assert not any(isinstance(e, ReasoningDelta) for e in events)  # ChatML: no reasoning
