@@ -93,28 +93,37 @@ def keyring_unavailable(exc: Exception) -> KeyringUnavailable:
 
 def api_key(url: str) -> str | None:
     """The endpoint's key from the keyring; None when it has none (or there is no keyring)."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        return keyring.get_password(KEYRING_SERVICE, api_root(url))
-    except (KeyringError, RuntimeError):
-        return None
+    return read_secret(KEYRING_SERVICE, api_root(url))
 
 
 def set_api_key(url: str, key: str | None) -> None:
     """Keep `key` for the endpoint in the keyring (None: forget it). KeyringUnavailable says
     why when there is no usable keyring."""
+    keep_secret(KEYRING_SERVICE, api_root(url), key)
+
+
+def read_secret(service: str, user: str) -> str | None:
+    """A secret from the system keyring; None when it has none (or there is no keyring)."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        return keyring.get_password(service, user)
+    except (KeyringError, RuntimeError):
+        return None
+
+
+def keep_secret(service: str, user: str, secret: str | None) -> None:
+    """Keep `secret` in the system keyring (None: forget it); KeyringUnavailable without one."""
     import keyring
     from keyring.errors import KeyringError, PasswordDeleteError
 
-    root = api_root(url)
     try:
-        if key:
-            keyring.set_password(KEYRING_SERVICE, root, key)
+        if secret:
+            keyring.set_password(service, user, secret)
         else:
             try:
-                keyring.delete_password(KEYRING_SERVICE, root)
+                keyring.delete_password(service, user)
             except PasswordDeleteError:
                 pass
     except (KeyringError, RuntimeError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from app.core import engines
 from app.core.server.runner import DEFAULT_PORT, ServerSettings
 from storage import Store
 
@@ -40,29 +41,9 @@ def save(store: Store, value: LocalServer) -> None:
 
 
 def api_key() -> str | None:
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except (KeyringError, RuntimeError):
-        return None
+    return engines.read_secret(KEYRING_SERVICE, KEYRING_USER)
 
 
 def set_api_key(key: str | None) -> None:
     """KeyringUnavailable (app/core/engines.py) when there is no usable keyring."""
-    import keyring
-    from keyring.errors import KeyringError, PasswordDeleteError
-
-    from app.core.engines import keyring_unavailable
-
-    try:
-        if key:
-            keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
-        else:
-            try:
-                keyring.delete_password(KEYRING_SERVICE, KEYRING_USER)
-            except PasswordDeleteError:
-                pass
-    except (KeyringError, RuntimeError) as exc:
-        raise keyring_unavailable(exc) from None
+    engines.keep_secret(KEYRING_SERVICE, KEYRING_USER, key)
