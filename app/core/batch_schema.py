@@ -19,6 +19,21 @@ class Column:
     choices: tuple[str, ...] = ()  # for "enum"
 
 
+def parse_columns(text: str) -> list[Column]:
+    """`label:spam|ham, score:number, note` → columns (type string when none is given)."""
+    columns = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, kind = part.partition(":")
+        kind = kind.strip() or "string"
+        if "|" in kind:
+            columns.append(Column(name.strip(), "enum", tuple(kind.split("|"))))
+        else:
+            columns.append(Column(name.strip(), kind))
+    return columns
+
+
 def schema_from_columns(columns: list[Column]) -> dict:
     """An object schema with one required property per column, in the form's order."""
     if not columns:

@@ -9,38 +9,20 @@ the GUI thread.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from app.core import batch as core
-from app.core.batch_schema import Column, column_names, load_schema, schema_from_columns
+from app.core.batch_schema import load_schema, parse_columns, schema_from_columns
 from app.gui.background import BackgroundOp
-from app.gui.qt import Qt, QtWidgets
+from app.gui.qt import QtWidgets
 from common.errors import UserError
 from common.units import format_duration
 from storage import Store
 from storage.batches import Batches, Row
 
 from .driver import BatchDriver
-
-STATUS_TEXT = {"pending": "waiting", "running": "running", "done": "done", "failed": "failed"}
-
-
-def parse_columns(text: str) -> list[Column]:
-    """`label:spam|ham, score:number, note` → columns (type string when none is given)."""
-    columns = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        name, _, kind = part.partition(":")
-        kind = kind.strip() or "string"
-        if "|" in kind:
-            columns.append(Column(name.strip(), "enum", tuple(kind.split("|"))))
-        else:
-            columns.append(Column(name.strip(), kind))
-    return columns
+from .table import STATUS_TEXT, BatchTable
 
 
-class BatchWindow(QtWidgets.QDialog):
+class BatchWindow(BatchTable, QtWidgets.QDialog):
     def __init__(self, store: Store, session, open_chat, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch run")
@@ -283,55 +265,6 @@ class BatchWindow(QtWidgets.QDialog):
         self.driver.failed.connect(self._driver_failed)
         self._fill_table()
         self.show_message("")
-
-    # -- the table ------------------------------------------------------------------------
-
-    def _fill_table(self) -> None:
-        batches = Batches(self.store)
-        job = batches.get(self.job_id)
-        rows = batches.rows(self.job_id)
-        self.columns_shown = column_names(job.spec.get("schema"))
-        headers = ["File", "Status", *self.columns_shown, "Tokens", "Time", "Reason"]
-        self.table.clear()
-        self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        self.table.setRowCount(len(rows))
-        self._seq_rows = {}
-        self._row_ids = {}
-        for line, row in enumerate(rows):
-            self._seq_rows[row.seq] = line
-            self._show_row(row)
-        self._fit_columns()
-        counts = batches.counts(self.job_id)
-        self.bar.setRange(0, max(1, counts.total))
-        self.bar.setValue(counts.finished)
-        self._update_buttons()
-
-    def _show_row(self, row: Row) -> None:
-        line = self._seq_rows[row.seq]
-        self._row_ids[line] = row.id
-        done = row.status == "done"
-        cells = [Path(row.path).name, STATUS_TEXT.get(row.status, row.status)]
-        cells += [core._cell(row.columns.get(c, "")) if done else "" for c in self.columns_shown]
-        cells += [str(row.generated_tokens or ""), f"{row.seconds:.1f} s" if row.seconds else "",
-                  row.reason or ""]
-        for col, text in enumerate(cells):
-            item = QtWidgets.QTableWidgetItem(str(text))
-            if col == 0:
-                item.setToolTip(row.path)
-            self.table.setItem(line, col, item)
-
-    def _fit_columns(self) -> None:
-        self.table.resizeColumnsToContents()  # then capped: a long summary must not push
-        for col in range(self.table.columnCount() - 1):  # the other columns out of sight
-            self.table.setColumnWidth(col, min(self.table.columnWidth(col), 320))
-
-    def _rows_done(self, rows: list) -> None:
-        for row in rows:
-            if row.seq in self._seq_rows:
-                self._show_row(row)
-        if self._seq_rows and len(self._seq_rows) <= 2000:  # measuring 100k rows takes seconds
-            self._fit_columns()
 
     def _progress(self, progress) -> None:
         for seq in progress.running:  # rows in flight: "running", until their row comes back
