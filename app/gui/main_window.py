@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from app.core import model_library, preferences, prompt_library, startup
 from app.gui import menus, startup_notice, theme
 from app.gui.banner import Banner
@@ -25,8 +23,10 @@ from app.gui.qt import Qt, QtCore, QtGui, QtWidgets
 from app.gui.session import ModelSession
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.sidebar import Sidebar
+from app.gui.window_drops import FileDrops
 from app.gui.window_engines import WindowEngines
 from app.gui.window_library import WindowLibrary
+from app.gui.window_models import ModelChoice
 from app.gui.window_tools import WindowTools
 from storage import Store
 from storage.startup import StartupReport
@@ -36,7 +36,7 @@ SIDEBAR_PAGE = 300  # chats listed before "Show older chats"
 CHOOSE_MODEL = "Choose a model…"
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(FileDrops, ModelChoice, QtWidgets.QMainWindow):
     def __init__(self, store: Store, report: StartupReport | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Hearth")
@@ -241,67 +241,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.shortcuts_sheet = ShortcutsSheet(self)  # kept for tests, alive while open
         self.shortcuts_sheet.open()
 
-    def use_model(self, path: str) -> None:
-        """The user picked a model to chat with: it becomes the default and loads."""
-        model_library.set_default(self.store, path)
-        self.session.load(path)
-        self.show_chat()
-
-    def _on_download_finished(self, path: str) -> None:
-        """A download finished in the background: use it now only if that interrupts nothing."""
-        if self.session.model is None and self.session.loading_path is None:
-            self.use_model(path)
-        else:
-            self.show_banner(f"{Path(path).name} is downloaded and verified.", "info",
-                              "Switch to it", lambda: self.use_model(path))
-
-    def choose_model(self) -> None:
-        start = str(Path(self.session.model.path).parent) if self.session.model else str(Path.home())
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, menus.OPEN_MODEL, start, "GGUF models (*.gguf);;All files (*)")
-        if path:
-            self.use_model(path)
-
-    def add_model_folder(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Add a folder with GGUF models",
-                                                            str(Path.home()))
-        if folder:
-            model_library.add_folder(self.store, folder)
-            self.welcome.refresh()
-            if self.manager is not None and self.manager.isVisible():
-                self.manager.refresh()
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-            self.show_drop_zone(True)
-
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        self.show_drop_zone(False)
-
-    def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        self.show_drop_zone(False)
-        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if files:
-            self.show_chat()
-            self.attacher.attach(files)
-            event.acceptProposedAction()
-
-    def show_drop_zone(self, shown: bool) -> None:
-        """The highlight while files are dragged over the window: dropping attaches them."""
-        if shown:
-            self.drop_zone.setGeometry(self.centralWidget().geometry().adjusted(12, 12, -12, -12))
-            self.drop_zone.raise_()
-        self.drop_zone.setVisible(shown)
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        kind = event.type()
-        if kind == QtCore.QEvent.Type.DragEnter and event.mimeData().hasUrls():
-            self.show_drop_zone(True)
-        elif kind in (QtCore.QEvent.Type.DragLeave, QtCore.QEvent.Type.Drop):
-            self.show_drop_zone(False)
-        return super().eventFilter(watched, event)
-
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         self.composer.fit_height()  # at most a third of the window
@@ -354,14 +293,6 @@ class MainWindow(QtWidgets.QMainWindow):
         theme.apply(app, choice)
         # Answers carry colours in their HTML (code highlighting): paint them again.
         self.controller.open_conversation(self.controller.conversation_id)
-
-    def show_model_manager(self) -> None:
-        if self.manager is None:
-            self.manager = ModelManager(self.store, self.session, self.downloads, self)
-            self.manager.add_folder_requested.connect(self.add_model_folder)
-        self.manager.show()
-        self.manager.raise_()
-        self.manager.activateWindow()
 
     def _on_defaults(self, defaults) -> None:
         """The open chat's defaults (its preset over the model's settings): the preset bar, and
