@@ -261,6 +261,7 @@ def test_argument_checks_never_fetch_a_schema_from_the_network():
 
 def test_document_search_returns_citable_passages_that_open(store, engine, tmp_path):
     from app.core import documents
+    from app.core.library import sources
     from app.core.tools.documents_tool import DocumentSearch
 
     notes = tmp_path / "notes.txt"
@@ -273,5 +274,6 @@ def test_document_search_returns_citable_passages_that_open(store, engine, tmp_p
     assert "4471-ALPHA" in calls[0].result
     made = provenance.of(store.messages.get(result.message_id))
     assert [c["key"] for c in made.citations] == [1]
-    label, text = documents.passage(store, result.message_id, 1)
+    found = sources.of_citation(store, result.message_id, 1)
+    label, text = found.label, found.text
     assert label.startswith("notes.txt") and "4471-ALPHA" in text

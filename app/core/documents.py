@@ -125,19 +125,3 @@ def with_documents(plan: ContextPlan, question: str) -> str:
     if not plan.text:
         return question
     return f"{plan.text}\n\nQuestion: {question}"
-
-
-def passage(store: Store, answer_id: int, key: int) -> tuple[str, str] | None:
-    """Citation [key] of an answer: its source label and text, from the plan saved with it."""
-    from app.core.provenance import Provenance
-
-    answer = store.messages.get(answer_id)
-    made = Provenance.from_json(answer.stats) if answer else Provenance()
-    citable = list((made.documents or {}).get("passages", [])) + list(made.citations)
-    found = next((p for p in citable if p.get("key") == key and "document_id" in p), None)
-    if found is None:
-        return None
-    chunks = {c.id: c for c in store.documents.chunks(found["document_id"])}
-    text = "".join(chunks[i].text[chunks[i].overlap if n else 0:]
-                   for n, i in enumerate(found["chunk_ids"]) if i in chunks)
-    return found["label"], text
