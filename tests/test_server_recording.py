@@ -119,3 +119,13 @@ def test_hearth_serve_keeps_chats_when_asked(tiny_gpt_oss, tmp_path):
             time.sleep(0.1)
     (title, messages), = _chats(tmp_path / DATABASE_FILENAME)
     assert title == "API: What is the weather in Oslo?" and messages[-1][0] == "assistant"
+
+
+def test_a_request_without_words_is_still_a_named_chat(store):
+    from app.core.server import recording
+    from inference.chat_messages import ChatMessage
+
+    chat_id = recording.save(store, recording.Exchange((ChatMessage("user", "   \n "),), "low",
+                                                       "an answer"), model_name=None,
+                             model_sha256=None)
+    assert store.conversations.get(chat_id).title == "API: a request"

@@ -36,7 +36,8 @@ class Exchange:
 def save(store: Store, exchange: Exchange, *, model_name: str | None,
          model_sha256: str | None) -> int:
     """Write `exchange` as a new chat; its id."""
-    first = next((m.content for m in exchange.messages if m.role == "user" and m.content), "")
+    first = next((m.content for m in exchange.messages
+                  if m.role == "user" and m.content.strip()), "")
     with store.transaction():
         conversation = store.conversations.create(TITLE_PREFIX + title_from(first or "a request"))
         for message in exchange.messages:
